@@ -1,0 +1,110 @@
+import createError from '@fastify/error'
+
+/** The optional last argument of an error that wraps another. */
+type Cause = { cause: unknown }
+
+// Every error this package throws is created here, each with a stable code
+// that tests and users can match on. Messages name the package, the value
+// and the fix.
+
+/** A plugin or mediator option is invalid; the app refuses to boot. */
+export const InvalidOptionError = createError<[string, string]>(
+  'FST_ERR_CQRS_STREAM_INVALID_OPTION',
+  'fastify-cqrs-stream: option "%s" %s.',
+  500,
+  TypeError
+)
+
+/** `bind()` was given something that is not a message class or handler class. */
+export const InvalidBindingError = createError<[string]>(
+  'FST_ERR_CQRS_STREAM_INVALID_BINDING',
+  'fastify-cqrs-stream: %s.',
+  500,
+  TypeError
+)
+
+/** A request class was bound to a second streaming handler. */
+export const DuplicateHandlerError = createError<[string, string, string]>(
+  'FST_ERR_CQRS_STREAM_DUPLICATE_HANDLER',
+  'fastify-cqrs-stream: request "%s" is already bound to "%s"; cannot bind "%s" too. Bind each request class once.',
+  500
+)
+
+/** No streaming handler is bound to the request's class. */
+export const NoHandlerError = createError<[string, string]>(
+  'FST_ERR_CQRS_STREAM_NO_HANDLER',
+  'fastify-cqrs-stream: no streaming handler is bound to request "%s". Bind one with requests: (map) => map.bind(%s, YourHandler).',
+  500
+)
+
+/** `X.parse(value)` found a value that does not match the message schema. */
+export const InvalidMessageError = createError<[string, string]>(
+  'FST_ERR_CQRS_STREAM_INVALID_MESSAGE',
+  'fastify-cqrs-stream: invalid "%s": %s.',
+  400
+)
+
+/** `app.streamRoute()` was called with options it cannot serve. */
+export const InvalidRouteError = createError<[string]>(
+  'FST_ERR_CQRS_STREAM_INVALID_ROUTE',
+  'fastify-cqrs-stream: streamRoute %s.',
+  500,
+  TypeError
+)
+
+/** `reply.eventStream()` was given something that is not an async iterable. */
+export const InvalidSourceError = createError(
+  'FST_ERR_CQRS_STREAM_INVALID_SOURCE',
+  'fastify-cqrs-stream: reply.eventStream() needs an AsyncIterable or a function (signal) => AsyncIterable.',
+  500,
+  TypeError
+)
+
+/** A mediator stream was iterated a second time. */
+export const StreamAlreadyConsumedError = createError(
+  'FST_ERR_CQRS_STREAM_ALREADY_CONSUMED',
+  'fastify-cqrs-stream: a mediator stream can be iterated once. Call mediator.stream() again for a new run.',
+  500
+)
+
+/** The stream was aborted (client left, `signal` aborted, or shutdown). */
+export const StreamAbortedError = createError<[Cause?]>(
+  'FST_ERR_CQRS_STREAM_ABORTED',
+  'fastify-cqrs-stream: the stream was aborted before it finished.',
+  499
+)
+
+/** The server is closing; open streams end with this error frame. */
+export const ShutdownError = createError(
+  'FST_ERR_CQRS_STREAM_SHUTDOWN',
+  'fastify-cqrs-stream: the server is shutting down. Retry the command against another instance.',
+  503
+)
+
+/** A handler threw an error that is not safe to show to clients. */
+export const HandlerFailedError = createError(
+  'FST_ERR_CQRS_STREAM_HANDLER_FAILED',
+  'fastify-cqrs-stream: the command failed. The server log has the details.',
+  500
+)
+
+/** An event handler failed while the app chose `eventHandlerFailure: 'fail-stream'`. */
+export const EventHandlerFailedError = createError<[string, string, Cause?]>(
+  'FST_ERR_CQRS_STREAM_EVENT_HANDLER_FAILED',
+  'fastify-cqrs-stream: event handler "%s" failed on event "%s".',
+  500
+)
+
+/** A streamed item could not be serialised to JSON. */
+export const SerializationError = createError<[Cause?]>(
+  'FST_ERR_CQRS_STREAM_SERIALIZATION',
+  'fastify-cqrs-stream: a streamed item could not be serialised to JSON. Yield plain data or a Response instance.',
+  500
+)
+
+/** Open streams did not finish within `closeTimeoutMs` during `app.close()`. */
+export const CloseTimeoutError = createError<[number, number]>(
+  'FST_ERR_CQRS_STREAM_CLOSE_TIMEOUT',
+  'fastify-cqrs-stream: %s stream(s) did not finish within closeTimeoutMs (%s ms); their handlers ignore the abort signal.',
+  500
+)

@@ -1,0 +1,147 @@
+import type { LimitFunction } from 'p-limit'
+import type { MessageBroker } from '../brokers/message-broker.js'
+import { EventHandlerFailedError } from '../errors.js'
+import type { EventHandler, EventHandlerClass } from '../handlers/event-handler.js'
+import type { StreamContext } from '../handlers/stream-context.js'
+import type { EventMap } from '../maps/event-map.js'
+import type { Event } from '../messages/event.js'
+import { NotificationEventMessage } from '../messages/notification-event.js'
+import type { EventHandlerFailure, EventHandlerErrorInfo, MediatorLogger, OnEventHandlerError } from './event-handler-error.js'
+
+/** The per-stream side of dispatching: its context and its event handler instances. */
+export interface DispatchTarget {
+  readonly context: StreamContext
+  /** The stream's instance of `handlerClass`, built on first use. */
+  handlerFor (handlerClass: EventHandlerClass): EventHandler
+  /** Every event handler instance built for the stream so far. */
+  handlers (): Iterable<EventHandler>
+}
+
+export interface EventDispatcherOptions {
+  readonly eventMap: EventMap
+  readonly messageBroker: MessageBroker
+  /** Null for sequential handling. */
+  readonly limit: LimitFunction | null
+  readonly failure: EventHandlerFailure
+  readonly onEventHandlerError: OnEventHandlerError | undefined
+  readonly logger: MediatorLogger
+}
+
+/** A failure recorded while a round ran; thrown after the round in 'fail-stream' mode. */
+type Outcome = InstanceType<typeof EventHandlerFailedError> | undefined
+
+/**
+ * Handles the events of one yield: domain events go to every handler bound
+ * to their class, notification events to the broker. Follow-up events that
+ * event handlers emit are handled round by round (breadth first). In
+ * concurrent mode every task of a round runs under the mediator's p-limit
+ * pool; the pool is only ever entered from here, never from inside a task,
+ * so follow-ups cannot deadlock it.
+ */
+export class EventDispatcher {
+  readonly #options: EventDispatcherOptions
+  // Bound once so the pool is fed (fn, ...args) without a closure per task.
+  readonly #runHandler = this.runHandler.bind(this)
+  readonly #runSend = this.runSend.bind(this)
+
+  constructor (options: EventDispatcherOptions) {
+    this.#options = options
+  }
+
+  /** Handle `events` and all their follow-ups; resolves when every task has settled. */
+  async dispatch (events: Event[], target: DispatchTarget): Promise<void> {
+    let round: Event[] | undefined = events
+    while (round !== undefined) {
+      const failed = this.#options.limit === null
+        ? await this.#sequential(round, target)
+        : await this.#concurrent(round, target, this.#options.limit)
+      if (failed !== undefined) throw failed
+      round = collectFollowUps(target)
+    }
+  }
+
+  async #sequential (events: Event[], target: DispatchTarget): Promise<Outcome> {
+    const { eventMap } = this.#options
+    for (const event of events) {
+      if (event instanceof NotificationEventMessage) {
+        const failed = await this.runSend(event, target)
+        if (failed !== undefined) return failed
+        continue
+      }
+      for (const handlerClass of eventMap.get(event.constructor)) {
+        const failed = await this.runHandler(handlerClass, event, target)
+        if (failed !== undefined) return failed
+      }
+    }
+    return undefined
+  }
+
+  async #concurrent (events: Event[], target: DispatchTarget, limit: LimitFunction): Promise<Outcome> {
+    const { eventMap } = this.#options
+    const tasks: Promise<Outcome>[] = []
+    for (const event of events) {
+      if (event instanceof NotificationEventMessage) {
+        tasks.push(limit(this.#runSend, event, target))
+        continue
+      }
+      for (const handlerClass of eventMap.get(event.constructor)) {
+        tasks.push(limit(this.#runHandler, handlerClass, event, target))
+      }
+    }
+    // Every task settles before we look at failures: none is left running.
+    const outcomes = await Promise.all(tasks)
+    return outcomes.find((outcome) => outcome !== undefined)
+  }
+
+  /** Runs one handler on one event; never rejects. */
+  private async runHandler (handlerClass: EventHandlerClass, event: Event, target: DispatchTarget): Promise<Outcome> {
+    try {
+      await target.handlerFor(handlerClass).handle(event, target.context)
+      return undefined
+    } catch (error) {
+      return this.#failed(error, event, handlerClass.name, target)
+    }
+  }
+
+  /** Sends one notification event to the broker; never rejects. */
+  private async runSend (event: NotificationEventMessage, target: DispatchTarget): Promise<Outcome> {
+    try {
+      await this.#options.messageBroker.send({
+        messageName: event.constructor.name,
+        messageId: event.eventId,
+        topic: event.topic,
+        payload: event.payload,
+      })
+      return undefined
+    } catch (error) {
+      return this.#failed(error, event, 'messageBroker', target)
+    }
+  }
+
+  async #failed (error: unknown, event: Event, handlerName: string, target: DispatchTarget): Promise<Outcome> {
+    const { logger, onEventHandlerError, failure } = this.#options
+    const info: EventHandlerErrorInfo = { event, eventName: event.constructor.name, handlerName, streamId: target.context.streamId }
+    logger.error({ err: error, eventName: info.eventName, handlerName, streamId: info.streamId },
+      `fastify-cqrs-stream: event handler ${handlerName} failed on ${info.eventName}`)
+    if (onEventHandlerError !== undefined) {
+      try {
+        await onEventHandlerError(error, info)
+      } catch (hookError) {
+        logger.error({ err: hookError, handlerName }, 'fastify-cqrs-stream: onEventHandlerError threw')
+      }
+    }
+    if (failure === 'isolate') return undefined
+    return new EventHandlerFailedError(handlerName, info.eventName, { cause: error })
+  }
+}
+
+function collectFollowUps (target: DispatchTarget): Event[] | undefined {
+  let next: Event[] | undefined
+  for (const handler of target.handlers()) {
+    const emitted = handler.takeEvents()
+    if (emitted === undefined) continue
+    if (next === undefined) next = emitted
+    else for (const event of emitted) next.push(event)
+  }
+  return next
+}

@@ -1,0 +1,44 @@
+import { fastifyCqrsStream } from './plugin/plugin.js'
+
+export { fastifyCqrsStream }
+export default fastifyCqrsStream
+
+export type { FastifyCqrsStreamOptions, EventStreamSettings } from './plugin/plugin-options.js'
+export type { EventStreamOptions } from './plugin/event-stream-reply.js'
+export type { StreamRouteOptions } from './plugin/stream-route.js'
+
+export { Request, RequestMessage, type RequestClass } from './messages/request.js'
+export { Response, ResponseMessage, type ResponseClass } from './messages/response.js'
+export { DomainEvent, DomainEventMessage, type DomainEventClass } from './messages/domain-event.js'
+export {
+  NotificationEvent, NotificationEventMessage, type NotificationEventClass, type NotificationMeta,
+} from './messages/notification-event.js'
+export type { Event } from './messages/event.js'
+export type { MessageClass, MessageData } from './messages/message.js'
+
+export { StreamingRequestHandler, type StreamingRequestHandlerClass } from './handlers/streaming-request-handler.js'
+export { EventHandler, type EventHandlerClass } from './handlers/event-handler.js'
+export type { StreamContext } from './handlers/stream-context.js'
+
+export { RequestMap } from './maps/request-map.js'
+export { EventMap } from './maps/event-map.js'
+
+export {
+  StreamingRequestMediator, bootstrapStreaming, type MediatorCloseOptions,
+} from './mediator/streaming-request-mediator.js'
+export type { StreamingMediatorOptions } from './mediator/mediator-options.js'
+export type { MediatorStream, StreamOptions } from './mediator/mediator-stream.js'
+export type { StreamMiddleware } from './mediator/stream-middleware.js'
+export type {
+  EventHandlerErrorInfo, OnEventHandlerError, EventHandlerFailure, MediatorLogger,
+} from './events/event-handler-error.js'
+
+export type { BrokerMessage, MessageBroker } from './brokers/message-broker.js'
+export { DevNullMessageBroker } from './brokers/devnull-message-broker.js'
+export { InMemoryMessageBroker } from './brokers/in-memory-message-broker.js'
+
+export type { EventStreamSource, SourceContext } from './sse/event-stream-writer.js'
+export type { Serializer } from './sse/frame-encoder.js'
+export type { PublicError } from './sse/public-error.js'
+
+export * as errors from './errors.js'

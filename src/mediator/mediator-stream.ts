@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto'
+import { asValue, type AwilixContainer } from 'awilix'
+import { StreamAbortedError, StreamAlreadyConsumedError } from '../errors.js'
+import type { DispatchTarget, EventDispatcher } from '../events/event-dispatcher.js'
+import type { MediatorLogger } from '../events/event-handler-error.js'
+import type { EventHandler, EventHandlerClass } from '../handlers/event-handler.js'
+import type { StreamContext } from '../handlers/stream-context.js'
+import type { StreamingRequestHandler } from '../handlers/streaming-request-handler.js'
+import type { RequestMap } from '../maps/request-map.js'
+import type { RequestMessage } from '../messages/request.js'
+import { handlerRun } from './handler-run.js'
+import type { StreamMiddleware } from './stream-middleware.js'
+
+/** Options of one `mediator.stream()` call. */
+export interface StreamOptions {
+  /** Aborting it ends the stream: the handler's `context.signal` aborts and the next pull rejects. */
+  readonly signal?: AbortSignal | undefined
+  /**
+   * Values registered (as `asValue`) in the stream's own scope, beside
+   * `signal` and `streamId`; the HTTP layer adds `fastifyRequest`.
+   */
+  readonly values?: Readonly<Record<string, unknown>> | undefined
+  /** The stream's id; a random UUID when not given. */
+  readonly streamId?: string | undefined
+}
+
+/** What a stream needs from the mediator that made it. */
+export interface MediatorCore {
+  readonly container: AwilixContainer
+  readonly requestMap: RequestMap
+  readonly dispatcher: EventDispatcher
+  readonly middlewares: readonly StreamMiddleware[]
+  readonly logger: MediatorLogger
+  readonly open: Set<MediatorStream<unknown>>
+}
+
+const DONE: IteratorResult<never> = Object.freeze({ done: true, value: undefined })
+const noop = (): void => {}
+
+/**
+ * One run of a command: an async iterator of its results. Nothing runs until
+ * the first `next()`. `return()` (a consumer's `break`) aborts the handler's
+ * signal at once, even while an item is being produced, then returns the
+ * handler's generator, waits for its event handlers and disposes the scope.
+ */
+export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, DispatchTarget {
+  readonly streamId: string
+  readonly context: StreamContext
+  readonly #core: MediatorCore
+  readonly #request: RequestMessage
+  readonly #values: Readonly<Record<string, unknown>> | undefined
+  readonly #controller = new AbortController()
+  readonly #external: AbortSignal | undefined
+  #state: 'idle' | 'running' | 'ended' = 'idle'
+  #iterated = false
+  #inner: AsyncIterator<unknown> | undefined
+  #pending: Promise<IteratorResult<unknown>> | undefined
+  #scope: AwilixContainer | undefined
+  #eventHandlers: Map<EventHandlerClass, EventHandler> | undefined
+  #failure: unknown
+  #ended: Promise<void> | undefined
+
+  constructor (core: MediatorCore, request: RequestMessage, options: StreamOptions | undefined) {
+    this.#core = core
+    this.#request = request
+    this.#values = options?.values
+    this.streamId = options?.streamId ?? randomUUID()
+    this.context = { signal: this.#controller.signal, streamId: this.streamId }
+    const external = options?.signal
+    if (external !== undefined) {
+      if (external.aborted) {
+        this.#failure = abortReason(external)
+        this.#state = 'ended'
+        this.#ended = Promise.resolve()
+      } else {
+        this.#external = external
+        external.addEventListener('abort', this.#onExternalAbort, { once: true })
+      }
+    }
+  }
+
+  [Symbol.asyncIterator] (): this {
+    if (this.#iterated) throw new StreamAlreadyConsumedError()
+    this.#iterated = true
+    return this
+  }
+
+  async next (): Promise<IteratorResult<TResult>> {
+    if (this.#state === 'ended') {
+      if (this.#failure !== undefined) throw this.#failure
+      return DONE
+    }
+    let result: IteratorResult<unknown>
+    try {
+      if (this.#state === 'idle') this.#start()
+      const pending = this.#inner!.next()
+      this.#pending = pending
+      result = await pending
+    } catch (error) {
+      this.#pending = undefined
+      await this.#end()
+      throw this.#failure ?? error
+    }
+    this.#pending = undefined
+    if (result.done === true) {
+      await this.#end()
+      if (this.#failure !== undefined) throw this.#failure
+      return DONE
+    }
+    return result as IteratorResult<TResult>
+  }
+
+  async return (): Promise<IteratorResult<TResult>> {
+    if (this.#state === 'idle') {
+      this.#state = 'ended'
+      this.#ended = Promise.resolve()
+      this.#detach()
+    }
+    if (this.#state === 'ended') {
+      await this.#ended
+      return DONE
+    }
+    this.#controller.abort(new StreamAbortedError())
+    await this.#settle()
+    return DONE
+  }
+
+  /**
+   * Ends the stream from outside (caller's signal, server shutdown): the
+   * handler is aborted and every later `next()` rejects with `reason`.
+   */
+  terminate (reason: unknown): Promise<void> {
+    this.#failure ??= reason
+    if (this.#state === 'idle') {
+      this.#state = 'ended'
+      this.#ended = Promise.resolve()
+      this.#detach()
+      return this.#ended
+    }
+    if (this.#ended !== undefined) return this.#ended
+    this.#controller.abort(reason)
+    return this.#settle()
+  }
+
+  handlerFor (handlerClass: EventHandlerClass): EventHandler {
+    let handler = this.#eventHandlers!.get(handlerClass)
+    if (handler === undefined) {
+      handler = this.#scope!.build(handlerClass as unknown as new () => EventHandler)
+      this.#eventHandlers!.set(handlerClass, handler)
+    }
+    return handler
+  }
+
+  handlers (): Iterable<EventHandler> { return this.#eventHandlers!.values() }
+
+  #start (): void {
+    this.#state = 'running'
+    this.#core.open.add(this as MediatorStream<unknown>)
+    const { container, requestMap, middlewares } = this.#core
+    const handlerClass = requestMap.require(this.#request.constructor)
+    const scope = container.createScope()
+    this.#scope = scope
+    this.#eventHandlers = new Map()
+    const registrations: Record<string, ReturnType<typeof asValue>> = {
+      signal: asValue(this.context.signal),
+      streamId: asValue(this.streamId),
+    }
+    if (this.#values !== undefined) {
+      for (const key of Object.keys(this.#values)) registrations[key] = asValue(this.#values[key])
+    }
+    scope.register(registrations)
+    const handler = scope.build(handlerClass as unknown as new () => StreamingRequestHandler)
+    const request = this.#request
+    const context = this.context
+    let source = (): AsyncIterable<unknown> => handlerRun(handler, request, context, this.#dispatch)
+    for (let i = middlewares.length - 1; i >= 0; i--) {
+      const middleware = middlewares[i]!
+      const next = source
+      source = () => middleware(request, next, context)
+    }
+    this.#inner = source()[Symbol.asyncIterator]()
+  }
+
+  readonly #dispatch = (events: Parameters<EventDispatcher['dispatch']>[0]): Promise<void> =>
+    this.#core.dispatcher.dispatch(events, this)
+
+  readonly #onExternalAbort = (): void => {
+    this.terminate(abortReason(this.#external!))
+  }
+
+  /** Waits for an item in production, returns the inner iterator, cleans up. */
+  async #settle (): Promise<void> {
+    if (this.#pending !== undefined) await this.#pending.then(noop, noop)
+    try {
+      await this.#inner?.return?.()
+    } catch (error) {
+      this.#core.logger.warn({ err: error, streamId: this.streamId }, 'fastify-cqrs-stream: a handler threw while being stopped')
+    }
+    await this.#end()
+  }
+
+  #end (): Promise<void> {
+    this.#ended ??= this.#cleanup()
+    return this.#ended
+  }
+
+  async #cleanup (): Promise<void> {
+    this.#state = 'ended'
+    this.#detach()
+    if (!this.#controller.signal.aborted) this.#controller.abort(new StreamAbortedError())
+    const scope = this.#scope
+    this.#scope = undefined
+    try {
+      await scope?.dispose()
+    } catch (error) {
+      this.#core.logger.error({ err: error, streamId: this.streamId }, 'fastify-cqrs-stream: disposing the stream scope failed')
+    }
+    this.#core.open.delete(this as MediatorStream<unknown>)
+  }
+
+  #detach (): void {
+    this.#external?.removeEventListener('abort', this.#onExternalAbort)
+  }
+}
+
+function abortReason (signal: AbortSignal): unknown {
+  const reason: unknown = signal.reason
+  if (reason instanceof Error && typeof (reason as { code?: unknown }).code === 'string') return reason
+  return new StreamAbortedError({ cause: reason })
+}

@@ -1,0 +1,29 @@
+import type { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
+import type { EventStreamSource } from '../sse/event-stream-writer.js'
+import type { EventStreamOptions } from './event-stream-reply.js'
+import type { StreamRouteOptions } from './stream-route.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The streaming mediator of this app: `app.mediator.stream(command)`. */
+    mediator: StreamingRequestMediator
+    /**
+     * Declare a streaming route for a bound request class.
+     * @example
+     * app.streamRoute({ method: 'GET', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult })
+     */
+    streamRoute (options: StreamRouteOptions): FastifyInstance
+  }
+  interface FastifyReply {
+    /**
+     * Reply with an SSE stream of `source`: a `start` frame, a `progress`
+     * frame per item, then `complete` (or `error`). The reply is hijacked;
+     * the client leaving aborts the source.
+     * @example
+     * app.get('/ticks', (request, reply) => reply.eventStream(async function * ({ signal }) {
+     *   for (let i = 0; i < 3 && !signal.aborted; i++) yield { tick: i }
+     * }))
+     */
+    eventStream<T> (source: EventStreamSource<T>, options?: EventStreamOptions<T>): FastifyReply
+  }
+}

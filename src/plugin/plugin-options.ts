@@ -1,0 +1,62 @@
+import { InvalidOptionError } from '../errors.js'
+import { validateMediatorOptions, type StreamingMediatorOptions } from '../mediator/mediator-options.js'
+
+/** SSE settings shared by the plugin options and `reply.eventStream()`. */
+export interface EventStreamSettings {
+  /**
+   * Ms of silence after which a `:` comment line is sent, so proxies and load
+   * balancers keep an idle stream open. 0 turns heartbeats off.
+   * @default 15000
+   */
+  heartbeatMs?: number
+  /**
+   * Add `event: start|progress|complete|error` lines. Browsers then deliver
+   * frames to `addEventListener('progress', …)` instead of `onmessage`.
+   * @default false
+   */
+  namedEvents?: boolean
+  /** A `retry:` reconnection hint (ms) in the start frame. @default none */
+  retryMs?: number
+}
+
+/**
+ * Options of the fastify-cqrs-stream plugin: the mediator's, plus SSE and
+ * shutdown settings.
+ * @example
+ * await app.register(fastifyCqrsStream, {
+ *   requests: (map) => map.bind(ProcessOrdersCommand, ProcessOrdersHandler),
+ *   events: (map) => map.bind(OrderProcessedEvent, OrderProcessedHandler),
+ *   messageBroker: new InMemoryMessageBroker(),
+ * })
+ */
+export interface FastifyCqrsStreamOptions extends StreamingMediatorOptions, EventStreamSettings {
+  /**
+   * On `app.close()`, how long to wait for aborted handlers and their event
+   * handlers to finish before closing anyway.
+   * @default 10000
+   */
+  closeTimeoutMs?: number
+}
+
+function nonNegativeInteger (name: string, value: unknown): void {
+  if (value !== undefined && !(Number.isInteger(value) && (value as number) >= 0)) {
+    throw new InvalidOptionError(name, `must be a non-negative integer (ms), got ${String(value)}`)
+  }
+}
+
+/** Throws `FST_ERR_CQRS_STREAM_INVALID_OPTION` naming the first bad SSE setting. */
+export function validateStreamSettings (settings: EventStreamSettings): void {
+  nonNegativeInteger('heartbeatMs', settings.heartbeatMs)
+  nonNegativeInteger('retryMs', settings.retryMs)
+  if (settings.namedEvents !== undefined && typeof settings.namedEvents !== 'boolean') {
+    throw new InvalidOptionError('namedEvents', 'must be a boolean')
+  }
+}
+
+/** Throws `FST_ERR_CQRS_STREAM_INVALID_OPTION` naming the first bad option. */
+export function validatePluginOptions (options: FastifyCqrsStreamOptions): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'must be an object')
+  validateMediatorOptions(options)
+  validateStreamSettings(options)
+  nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs)
+}

@@ -1,0 +1,58 @@
+import type { AwilixContainer } from 'awilix'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import fp from 'fastify-plugin'
+import { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
+import type { EventStreamSource } from '../sse/event-stream-writer.js'
+import { OpenStreams, startEventStream, type EventStreamOptions, type StreamDefaults } from './event-stream-reply.js'
+import { validatePluginOptions, type FastifyCqrsStreamOptions } from './plugin-options.js'
+import { streamRouteDecorator } from './stream-route.js'
+import './fastify-types.js'
+
+async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptions): Promise<void> {
+  validatePluginOptions(options)
+  // @fastify/awilix's container is used when present; per-stream scopes are
+  // ours to dispose, since its request.diScope is not disposed on abort.
+  const diContainer = app.hasDecorator('diContainer')
+    ? (app as unknown as { diContainer: AwilixContainer }).diContainer
+    : undefined
+  const mediator = new StreamingRequestMediator({
+    logger: app.log,
+    ...options,
+    container: options.container ?? diContainer,
+  })
+  const defaults: StreamDefaults = {
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    namedEvents: options.namedEvents ?? false,
+    retryMs: options.retryMs,
+  }
+  const open = new OpenStreams()
+  const start = <T>(reply: FastifyReply, source: EventStreamSource<T>, streamOptions: EventStreamOptions<T>, trusted: boolean): FastifyReply =>
+    startEventStream(reply, source, streamOptions, defaults, open, trusted)
+
+  app.decorate('mediator', mediator)
+  app.decorate('streamRoute', streamRouteDecorator(mediator, start))
+  app.decorateReply('eventStream', function eventStream<T> (this: FastifyReply, source: EventStreamSource<T>, streamOptions: EventStreamOptions<T> = {}) {
+    return start(this, source, streamOptions, false)
+  })
+
+  // preClose runs before the server stops accepting and waiting for
+  // connections; open SSE responses would otherwise hold close() forever.
+  app.addHook('preClose', async () => {
+    await open.shutdown()
+    await mediator.close({ timeoutMs: options.closeTimeoutMs ?? 10_000 })
+  })
+}
+
+/**
+ * The fastify-cqrs-stream plugin: decorates the app with `mediator` and
+ * `streamRoute`, and replies with `reply.eventStream`.
+ * @example
+ * await app.register(fastifyCqrsStream, {
+ *   requests: (map) => map.bind(ProcessOrdersCommand, ProcessOrdersHandler),
+ * })
+ * app.streamRoute({ method: 'POST', url: '/orders/process', request: ProcessOrdersCommand })
+ */
+export const fastifyCqrsStream = fp(cqrsStream, {
+  fastify: '5.x',
+  name: 'fastify-cqrs-stream',
+})

@@ -1,0 +1,34 @@
+import { HandlerFailedError } from '../errors.js'
+
+/** What an `error` frame tells the client. */
+export interface PublicError {
+  readonly code: string
+  readonly message: string
+}
+
+const OWN_CODE = 'FST_ERR_CQRS_STREAM_'
+const fallback: PublicError = Object.freeze({
+  code: new HandlerFailedError().code,
+  message: new HandlerFailedError().message,
+})
+
+/**
+ * The part of an error that may reach a client. This package's own coded
+ * errors and errors marked `expose: true` (the http-errors convention) show
+ * their code and message; anything else becomes a generic
+ * `FST_ERR_CQRS_STREAM_HANDLER_FAILED`, never a stack or internal message.
+ */
+export function toPublicError (error: unknown): PublicError {
+  if (typeof error !== 'object' || error === null) return fallback
+  const { code, message, expose } = error as { code?: unknown, message?: unknown, expose?: unknown }
+  if (typeof message !== 'string') return fallback
+  if (typeof code === 'string' && code.startsWith(OWN_CODE)) return { code, message }
+  if (expose === true) return { code: typeof code === 'string' ? code : fallback.code, message }
+  return fallback
+}
+
+/** True for errors that should be logged as failures (not an abort or a shutdown). */
+export function isFailure (error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code !== 'FST_ERR_CQRS_STREAM_ABORTED' && code !== 'FST_ERR_CQRS_STREAM_SHUTDOWN'
+}
