@@ -23,6 +23,14 @@ export const InvalidBindingError = createError<[string]>(
   TypeError
 )
 
+/** A message schema declares a field the message class itself defines. */
+export const ReservedFieldError = createError<[string, string]>(
+  'FST_ERR_CQRS_STREAM_RESERVED_FIELD',
+  'fastify-cqrs-stream: the schema of %s declares "%s", which the class sets itself. Rename the field.',
+  500,
+  TypeError
+)
+
 /** A request class was bound to a second streaming handler. */
 export const DuplicateHandlerError = createError<[string, string, string]>(
   'FST_ERR_CQRS_STREAM_DUPLICATE_HANDLER',

@@ -5,6 +5,7 @@ import type { EventHandler, EventHandlerClass } from '../handlers/event-handler.
 import type { StreamContext } from '../handlers/stream-context.js'
 import type { EventMap } from '../maps/event-map.js'
 import type { Event } from '../messages/event.js'
+import { messageClassOf } from '../messages/message.js'
 import { NotificationEventMessage } from '../messages/notification-event.js'
 import type { EventHandlerFailure, EventHandlerErrorInfo, MediatorLogger, OnEventHandlerError } from './event-handler-error.js'
 
@@ -68,7 +69,7 @@ export class EventDispatcher {
         if (failed !== undefined) return failed
         continue
       }
-      for (const handlerClass of eventMap.get(event.constructor)) {
+      for (const handlerClass of eventMap.get(messageClassOf(event))) {
         const failed = await this.runHandler(handlerClass, event, target)
         if (failed !== undefined) return failed
       }
@@ -84,7 +85,7 @@ export class EventDispatcher {
         tasks.push(limit(this.#runSend, event, target))
         continue
       }
-      for (const handlerClass of eventMap.get(event.constructor)) {
+      for (const handlerClass of eventMap.get(messageClassOf(event))) {
         tasks.push(limit(this.#runHandler, handlerClass, event, target))
       }
     }
@@ -107,7 +108,7 @@ export class EventDispatcher {
   private async runSend (event: NotificationEventMessage, target: DispatchTarget): Promise<Outcome> {
     try {
       await this.#options.messageBroker.send({
-        messageName: event.constructor.name,
+        messageName: messageClassOf(event).name,
         messageId: event.eventId,
         topic: event.topic,
         payload: event.payload,
@@ -120,7 +121,9 @@ export class EventDispatcher {
 
   async #failed (error: unknown, event: Event, handlerName: string, target: DispatchTarget): Promise<Outcome> {
     const { logger, onEventHandlerError, failure } = this.#options
-    const info: EventHandlerErrorInfo = { event, eventName: event.constructor.name, handlerName, streamId: target.context.streamId }
+    // A handler that gave up because the stream was aborted did its job.
+    if (isAbortOf(error, target.context.signal)) return undefined
+    const info: EventHandlerErrorInfo = { event, eventName: messageClassOf(event).name, handlerName, streamId: target.context.streamId }
     logger.error({ err: error, eventName: info.eventName, handlerName, streamId: info.streamId },
       `fastify-cqrs-stream: event handler ${handlerName} failed on ${info.eventName}`)
     if (onEventHandlerError !== undefined) {
@@ -144,4 +147,8 @@ function collectFollowUps (target: DispatchTarget): Event[] | undefined {
     else for (const event of emitted) next.push(event)
   }
   return next
+}
+
+function isAbortOf (error: unknown, signal: AbortSignal): boolean {
+  return signal.aborted && (error === signal.reason || (error as { name?: unknown } | null)?.name === 'AbortError')
 }

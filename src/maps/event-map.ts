@@ -1,6 +1,9 @@
 import { InvalidBindingError } from '../errors.js'
 import { EventHandler, type EventHandlerClass } from '../handlers/event-handler.js'
-import { DomainEventMessage, type DomainEventClass } from '../messages/domain-event.js'
+import type { StreamContext } from '../handlers/stream-context.js'
+import type { TObject } from '@sinclair/typebox'
+import { DomainEventMessage } from '../messages/domain-event.js'
+import type { MessageClass } from '../messages/message.js'
 
 const none: readonly EventHandlerClass[] = Object.freeze([])
 
@@ -17,8 +20,11 @@ export class EventMap {
 
   /** Add `handler` to the handlers of `event`. Binding the same pair twice is a no-op. */
   bind<TEvent extends DomainEventMessage> (
-    event: DomainEventClass & (new (...args: never[]) => TEvent),
-    handler: EventHandlerClass<TEvent>
+    // Not `DomainEventClass`: its defaults accept no concrete class.
+    event: MessageClass<TObject, TEvent> & (new (...args: never[]) => TEvent),
+    // `handle` as a function type: checked contravariantly, unlike a method,
+    // so a handler of an event with more fields is rejected.
+    handler: EventHandlerClass<TEvent> & (new (...args: never[]) => { handle: (event: TEvent, context: StreamContext) => unknown })
   ): this {
     if (typeof event !== 'function' || !(event.prototype instanceof DomainEventMessage)) {
       throw new InvalidBindingError('EventMap.bind() takes a class made by DomainEvent() as its first argument')

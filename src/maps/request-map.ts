@@ -1,6 +1,9 @@
 import { DuplicateHandlerError, InvalidBindingError, NoHandlerError } from '../errors.js'
 import { StreamingRequestHandler, type StreamingRequestHandlerClass } from '../handlers/streaming-request-handler.js'
-import { isRequestClass, type RequestClass, type RequestMessage } from '../messages/request.js'
+import type { StreamContext } from '../handlers/stream-context.js'
+import type { TObject } from '@sinclair/typebox'
+import type { MessageClass } from '../messages/message.js'
+import { isRequestClass, type RequestMessage } from '../messages/request.js'
 
 /**
  * Binds each request class to the one streaming handler class that serves it.
@@ -15,8 +18,13 @@ export class RequestMap {
    * throws `FST_ERR_CQRS_STREAM_DUPLICATE_HANDLER`.
    */
   bind<TRequest extends RequestMessage, TResult> (
-    request: RequestClass & (new (...args: never[]) => TRequest),
-    handler: StreamingRequestHandlerClass<TRequest, TResult>
+    // Not `RequestClass`: its defaults (`Static<TObject>`, an index
+    // signature) accept no concrete class.
+    request: MessageClass<TObject, TRequest> & (new (...args: never[]) => TRequest),
+    // `handle` as a function type: checked contravariantly, unlike a method,
+    // so a handler of a request with more fields is rejected.
+    handler: StreamingRequestHandlerClass<TRequest, TResult> &
+      (new (...args: never[]) => { handle: (request: TRequest, context: StreamContext) => AsyncIterable<TResult> })
   ): this {
     if (!isRequestClass(request)) throw new InvalidBindingError('RequestMap.bind() takes a class made by Request() as its first argument')
     if (typeof handler !== 'function' || !(handler.prototype instanceof StreamingRequestHandler)) {

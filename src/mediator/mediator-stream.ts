@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { asValue, type AwilixContainer } from 'awilix'
-import { StreamAbortedError, StreamAlreadyConsumedError } from '../errors.js'
+import { ShutdownError, StreamAbortedError, StreamAlreadyConsumedError } from '../errors.js'
 import type { DispatchTarget, EventDispatcher } from '../events/event-dispatcher.js'
 import type { MediatorLogger } from '../events/event-handler-error.js'
 import type { EventHandler, EventHandlerClass } from '../handlers/event-handler.js'
 import type { StreamContext } from '../handlers/stream-context.js'
 import type { StreamingRequestHandler } from '../handlers/streaming-request-handler.js'
 import type { RequestMap } from '../maps/request-map.js'
+import { messageClassOf } from '../messages/message.js'
 import type { RequestMessage } from '../messages/request.js'
 import { handlerRun } from './handler-run.js'
 import type { StreamMiddleware } from './stream-middleware.js'
@@ -32,6 +33,8 @@ export interface MediatorCore {
   readonly middlewares: readonly StreamMiddleware[]
   readonly logger: MediatorLogger
   readonly open: Set<MediatorStream<unknown>>
+  /** Set by mediator.close(): a stream first pulled afterwards fails with SHUTDOWN. */
+  closed: boolean
 }
 
 const DONE: IteratorResult<never> = Object.freeze({ done: true, value: undefined })
@@ -58,6 +61,7 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
   #scope: AwilixContainer | undefined
   #eventHandlers: Map<EventHandlerClass, EventHandler> | undefined
   #failure: unknown
+  #stopping: Promise<void> | undefined
   #ended: Promise<void> | undefined
 
   constructor (core: MediatorCore, request: RequestMessage, options: StreamOptions | undefined) {
@@ -86,6 +90,8 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
   }
 
   async next (): Promise<IteratorResult<TResult>> {
+    // Once return() or terminate() is stopping the run, never pull the handler again.
+    if (this.#stopping !== undefined) await this.#stopping
     if (this.#state === 'ended') {
       if (this.#failure !== undefined) throw this.#failure
       return DONE
@@ -121,7 +127,8 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
       return DONE
     }
     this.#controller.abort(new StreamAbortedError())
-    await this.#settle()
+    this.#stopping ??= this.#settle()
+    await this.#stopping
     return DONE
   }
 
@@ -130,6 +137,8 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
    * handler is aborted and every later `next()` rejects with `reason`.
    */
   terminate (reason: unknown): Promise<void> {
+    // A run that already ended (only its scope is being disposed) keeps its outcome.
+    if (this.#ended !== undefined) return this.#ended
     this.#failure ??= reason
     if (this.#state === 'idle') {
       this.#state = 'ended'
@@ -137,9 +146,9 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
       this.#detach()
       return this.#ended
     }
-    if (this.#ended !== undefined) return this.#ended
     this.#controller.abort(reason)
-    return this.#settle()
+    this.#stopping ??= this.#settle()
+    return this.#stopping
   }
 
   handlerFor (handlerClass: EventHandlerClass): EventHandler {
@@ -154,25 +163,31 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
   handlers (): Iterable<EventHandler> { return this.#eventHandlers!.values() }
 
   #start (): void {
+    if (this.#core.closed) {
+      this.#failure = new ShutdownError()
+      throw this.#failure
+    }
     this.#state = 'running'
     this.#core.open.add(this as MediatorStream<unknown>)
     const { container, requestMap, middlewares } = this.#core
-    const handlerClass = requestMap.require(this.#request.constructor)
+    const handlerClass = requestMap.require(messageClassOf(this.#request))
     const scope = container.createScope()
     this.#scope = scope
     this.#eventHandlers = new Map()
-    const registrations: Record<string, ReturnType<typeof asValue>> = {
-      signal: asValue(this.context.signal),
-      streamId: asValue(this.streamId),
-    }
+    const registrations: Record<string, ReturnType<typeof asValue>> = {}
     if (this.#values !== undefined) {
       for (const key of Object.keys(this.#values)) registrations[key] = asValue(this.#values[key])
     }
+    // Registered last: caller values cannot replace the stream's own.
+    registrations['signal'] = asValue(this.context.signal)
+    registrations['streamId'] = asValue(this.streamId)
     scope.register(registrations)
-    const handler = scope.build(handlerClass as unknown as new () => StreamingRequestHandler)
     const request = this.#request
     const context = this.context
-    let source = (): AsyncIterable<unknown> => handlerRun(handler, request, context, this.#dispatch)
+    // Built only when the innermost `next()` is called: a middleware that
+    // short-circuits never constructs the handler or its dependencies.
+    let source = (): AsyncIterable<unknown> => handlerRun(
+      scope.build(handlerClass as unknown as new () => StreamingRequestHandler), request, context, this.#dispatch)
     for (let i = middlewares.length - 1; i >= 0; i--) {
       const middleware = middlewares[i]!
       const next = source

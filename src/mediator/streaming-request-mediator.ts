@@ -38,7 +38,6 @@ export class StreamingRequestMediator {
   /** The event bindings. */
   readonly eventMap: EventMap
   readonly #core: MediatorCore
-  #closed = false
 
   constructor (options: StreamingMediatorOptions = {}) {
     validateMediatorOptions(options)
@@ -54,6 +53,7 @@ export class StreamingRequestMediator {
       middlewares: [...(options.middlewares ?? [])],
       logger,
       open: new Set(),
+      closed: false,
       dispatcher: new EventDispatcher({
         eventMap: this.eventMap,
         messageBroker: options.messageBroker ?? new DevNullMessageBroker(),
@@ -71,7 +71,7 @@ export class StreamingRequestMediator {
    */
   stream<TResult = unknown> (request: RequestMessage, options?: StreamOptions): MediatorStream<TResult> {
     const stream = new MediatorStream<TResult>(this.#core, request, options)
-    if (this.#closed) stream.terminate(new ShutdownError())
+    if (this.#core.closed) stream.terminate(new ShutdownError())
     return stream
   }
 
@@ -84,7 +84,7 @@ export class StreamingRequestMediator {
    * Streams started afterwards fail at once with the same reason.
    */
   async close (options: MediatorCloseOptions = {}): Promise<void> {
-    this.#closed = true
+    this.#core.closed = true
     const reason = options.reason ?? new ShutdownError()
     const timeoutMs = options.timeoutMs ?? 10_000
     const open = [...this.#core.open]

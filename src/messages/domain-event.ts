@@ -3,6 +3,8 @@ import { parseMessage, plainData, type MessageClass } from './message.js'
 
 /** The instance side of every domain event: handled in-process by event handlers. */
 export abstract class DomainEventMessage {
+  // Type-only brand: no other kind of message (same toJSON shape) fits where a domain event is expected.
+  declare private readonly fastifyCqrsStreamDomainEvent: true
   /** Plain data of the event. */
   toJSON (): Record<string, unknown> { return plainData(this) }
 }

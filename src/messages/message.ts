@@ -8,11 +8,12 @@ export interface MessageClass<S extends TObject = TObject, I = unknown> {
   readonly schema: S
   /**
    * Validate unknown data against {@link MessageClass.schema} and build an
-   * instance, or throw `FST_ERR_CQRS_STREAM_INVALID_MESSAGE`.
+   * instance, or throw `FST_ERR_CQRS_STREAM_INVALID_MESSAGE`. Typed by the
+   * class it is called on: `X.parse()` gives an `X`, subclass members included.
    * @example
    * const command = ProcessOrdersCommand.parse(JSON.parse(body))
    */
-  parse (value: unknown): I
+  parse<T extends I = I> (this: new (data: never) => T, value: unknown): T
   readonly name: string
 }
 
@@ -32,6 +33,15 @@ export function assertMatches (cls: { readonly schema: TObject, readonly name: s
 export function parseMessage<T> (this: { new (data: never): T, readonly schema: TObject, readonly name: string }, value: unknown): T {
   assertMatches(this, value)
   return new this(value as never)
+}
+
+/**
+ * The class a message was made by. Read from the prototype: message data is
+ * copied onto the instance, so a client-sent `constructor` field would
+ * otherwise redirect handler lookups.
+ */
+export function messageClassOf (message: object): Function {
+  return (Object.getPrototypeOf(message) as { constructor: Function }).constructor
 }
 
 /** Own enumerable data of a message instance, as a new plain object. */

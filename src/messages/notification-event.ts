@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Static, TObject } from '@sinclair/typebox'
+import { ReservedFieldError } from '../errors.js'
 import { parseMessage, type MessageClass } from './message.js'
 
 /** Metadata every notification event carries besides its payload. */
@@ -13,9 +14,12 @@ export interface NotificationMeta {
 }
 
 const kPayload = Symbol('fastify-cqrs-stream.payload')
+const RESERVED = ['topic', 'eventId', 'occurredAt', 'payload'] as const
 
 /** The instance side of every notification event: sent to the message broker. */
 export abstract class NotificationEventMessage implements NotificationMeta {
+  // Type-only brand: no other kind of message (same toJSON shape) fits where a notification event is expected.
+  declare private readonly fastifyCqrsStreamNotificationEvent: true
   declare readonly topic: string
   declare readonly eventId: string
   declare readonly occurredAt: string
@@ -23,7 +27,7 @@ export abstract class NotificationEventMessage implements NotificationMeta {
   declare readonly [kPayload]: Record<string, unknown>
 
   /** The event's own data, without the metadata: what the broker message carries. */
-  get payload (): Record<string, unknown> { return this[kPayload] }
+  get payload (): Readonly<Record<string, unknown>> { return this[kPayload] }
 
   /** Plain data: metadata and payload fields. */
   toJSON (): Record<string, unknown> {
@@ -50,6 +54,9 @@ export interface NotificationEventClass<
  * handler.emit(new OrderShipped({ orderId: 'a' }))
  */
 export function NotificationEvent<S extends TObject> (topic: string, schema: S): NotificationEventClass<S> {
+  for (const field of RESERVED) {
+    if (Object.hasOwn(schema.properties, field)) throw new ReservedFieldError(`NotificationEvent('${topic}')`, field)
+  }
   return class extends NotificationEventMessage {
     static readonly schema = schema
     static readonly topic = topic
@@ -57,7 +64,7 @@ export function NotificationEvent<S extends TObject> (topic: string, schema: S):
     constructor (data: Static<S>, meta?: Partial<Omit<NotificationMeta, 'topic'>>) {
       super()
       Object.assign(this, data)
-      Object.defineProperty(this, kPayload, { value: { ...data } })
+      Object.defineProperty(this, kPayload, { value: Object.freeze({ ...data }) })
       Object.defineProperty(this, 'topic', { value: topic, enumerable: true })
       Object.defineProperty(this, 'eventId', { value: meta?.eventId ?? randomUUID(), enumerable: true })
       Object.defineProperty(this, 'occurredAt', { value: meta?.occurredAt ?? new Date().toISOString(), enumerable: true })

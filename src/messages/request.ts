@@ -5,6 +5,8 @@ const kRequest = Symbol.for('fastify-cqrs-stream.request')
 
 /** The instance side of every request (command) class. */
 export abstract class RequestMessage {
+  // Type-only brand: no other kind of message (same toJSON shape) fits where a request is expected.
+  declare private readonly fastifyCqrsStreamRequest: true
   /** @internal brand checked by `RequestMap.bind`. */
   static readonly [kRequest] = true
   /** Plain data, as sent over the wire. */

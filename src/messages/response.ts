@@ -3,6 +3,8 @@ import { parseMessage, plainData, type MessageClass } from './message.js'
 
 /** The instance side of every response (streamed result) class. */
 export abstract class ResponseMessage {
+  // Type-only brand: no other kind of message (same toJSON shape) fits where a response is expected.
+  declare private readonly fastifyCqrsStreamResponse: true
   /** Plain data, as sent in a `progress` frame. */
   toJSON (): Record<string, unknown> { return plainData(this) }
 }

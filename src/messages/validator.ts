@@ -37,5 +37,6 @@ export function describeErrors (validate: ValidateFunction): string {
   /* c8 ignore next -- ajv always sets errors after a failed validation */
   if (first === undefined) return 'does not match its schema'
   const where = first.instancePath === '' ? 'value' : first.instancePath
+  /* c8 ignore next -- ajv (messages: true, its default) gives every error a message */
   return `${where} ${first.message ?? 'is invalid'}`
 }

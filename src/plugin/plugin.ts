@@ -16,8 +16,8 @@ async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptio
     ? (app as unknown as { diContainer: AwilixContainer }).diContainer
     : undefined
   const mediator = new StreamingRequestMediator({
-    logger: app.log,
     ...options,
+    logger: options.logger ?? app.log,
     container: options.container ?? diContainer,
   })
   const defaults: StreamDefaults = {

@@ -1,12 +1,27 @@
 import fastJsonStringify from 'fast-json-stringify'
-import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, RouteShorthandOptions } from 'fastify'
+import {
+  errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema,
+  type preValidationAsyncHookHandler, type RouteShorthandOptions,
+} from 'fastify'
 import { InvalidRouteError, NoHandlerError } from '../errors.js'
 import type { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
-import { isRequestClass, type RequestClass } from '../messages/request.js'
-import type { ResponseClass } from '../messages/response.js'
+import type { TObject } from '@sinclair/typebox'
+import type { MessageClass } from '../messages/message.js'
+import { isRequestClass, type RequestMessage } from '../messages/request.js'
+import type { ResponseMessage } from '../messages/response.js'
 import type { Serializer } from '../sse/frame-encoder.js'
 import type { EventStreamOptions } from './event-stream-reply.js'
-import type { EventStreamSettings } from './plugin-options.js'
+import { validateStreamSettings, type EventStreamSettings } from './plugin-options.js'
+
+const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i
+
+// A command is JSON. Without this, Fastify's own text/plain parser hands the
+// schema a string and the client gets a puzzling 400 instead of a 415 (a
+// browser fetch() with a string body sends text/plain).
+const requireJson: preValidationAsyncHookHandler = async (request) => {
+  const type = request.headers['content-type']
+  if (type !== undefined && !JSON_MEDIA_TYPE.test(type)) throw new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(type)
+}
 
 /**
  * A streaming route: the command comes from the JSON body (`POST`) or the
@@ -18,8 +33,11 @@ import type { EventStreamSettings } from './plugin-options.js'
  * app.streamRoute({ method: 'POST', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult })
  */
 export interface StreamRouteOptions<
-  TRequest extends RequestClass = RequestClass,
-  TResponse extends ResponseClass = ResponseClass
+  // Not `RequestClass`/`ResponseClass`: their defaults (`Static<TObject>`,
+  // an index signature) accept no concrete class.
+  TRequest extends MessageClass<TObject, RequestMessage> & (new (data: never) => RequestMessage) =
+  MessageClass<TObject, RequestMessage> & (new (data: never) => RequestMessage),
+  TResponse extends MessageClass<TObject, ResponseMessage> = MessageClass<TObject, ResponseMessage>
 > extends Omit<RouteShorthandOptions, 'schema'> {
   method: 'GET' | 'POST'
   url: string
@@ -44,14 +62,19 @@ export function streamRouteDecorator (mediator: StreamingRequestMediator, start:
     if (typeof url !== 'string') throw new InvalidRouteError('needs a url')
     if (!isRequestClass(RequestType)) throw new InvalidRouteError('option "request" must be a class made by Request()')
     if (!mediator.requestMap.has(RequestType)) throw new NoHandlerError(RequestType.name, RequestType.name)
+    validateStreamSettings(eventStream ?? {})
     const serialize = response === undefined
       ? undefined
       : fastJsonStringify(response.schema as Parameters<typeof fastJsonStringify>[0]) as Serializer<unknown>
     const streamOptions: EventStreamOptions = { ...eventStream, serialize }
     const commandIn = method === 'GET' ? 'querystring' : 'body'
 
+    const preValidation = method === 'POST'
+      ? [requireJson, ...[routeOptions.preValidation ?? []].flat()]
+      : routeOptions.preValidation
     this.route({
       ...routeOptions,
+      preValidation,
       method,
       url,
       schema: { ...schema, [commandIn]: RequestType.schema },

@@ -74,10 +74,7 @@ export class EventStreamWriter<T> {
     this.#done = new Promise((resolve) => { this.#resolveDone = resolve })
   }
 
-  /** Aborted when the client leaves or the stream is terminated. */
-  get signal (): AbortSignal { return this.#controller.signal }
-
-  /** Resolves when the stream has ended and the response is closed or finished. */
+  /** Resolves when the stream has ended: its last frame written or the client gone. */
   get done (): Promise<void> { return this.#done }
 
   /** Send headers and the start frame, then pump `source` until it ends. */
@@ -89,6 +86,7 @@ export class EventStreamWriter<T> {
       return
     }
     res.on('close', this.#onClose)
+    res.on('drain', this.#onDrain)
     res.writeHead(200, { ...this.#options.headers, ...SSE_HEADERS })
     this.#push(this.#encoder.start())
     this.#flush()
@@ -111,7 +109,6 @@ export class EventStreamWriter<T> {
    * shutdown), abort the signal and return the source.
    */
   terminate (reason: unknown): void {
-    if (this.#ended) return
     this.#end(this.#encoder.error(toPublicError(reason)), reason)
   }
 
@@ -163,20 +160,21 @@ export class EventStreamWriter<T> {
   }
 
   #drained (): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        this.#res.removeListener('drain', wake)
-        this.#wake = undefined
-        this.#blocked = false
-        resolve()
-      }
-      this.#wake = wake
-      this.#res.once('drain', wake)
-    })
+    return new Promise((resolve) => { this.#wake = resolve })
   }
 
+  // Listens for the whole stream: a write that fills the buffer may happen
+  // in a flush tick while the source is still producing, and its `drain`
+  // may come before the pump waits for it.
+  readonly #onDrain = (): void => {
+    this.#blocked = false
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
+  }
+
+  // Cleared on end, so it never fires on an ended stream.
   readonly #beat = (): void => {
-    if (this.#ended) return
     if (!this.#blocked && this.#buffer === '') this.#res.write(HEARTBEAT)
     this.#heartbeat!.refresh()
   }

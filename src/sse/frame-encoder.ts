@@ -1,4 +1,4 @@
-import { SerializationError } from '../errors.js'
+import { InvalidOptionError, SerializationError } from '../errors.js'
 import { encodeData, isSafeFieldValue } from './frame.js'
 import type { PublicError } from './public-error.js'
 
@@ -38,7 +38,9 @@ export class FrameEncoder<T> {
   readonly #startFrame: string
 
   constructor (options: FrameEncoderOptions<T>) {
-    if (!isSafeFieldValue(options.streamId)) throw new TypeError('streamId must not contain CR, LF or NUL')
+    if (typeof options.streamId !== 'string' || !isSafeFieldValue(options.streamId)) {
+      throw new InvalidOptionError('streamId', 'must be a string without CR, LF or NUL')
+    }
     this.#idPrefix = `id: ${options.streamId}:`
     this.#named = options.namedEvents === true
     this.#progressHead = `\n${this.#named ? 'event: progress\n' : ''}data: {"type":"progress","data":`

@@ -1,0 +1,26 @@
+// Run by `npm run build` after tsc: fails when the tarball `npm pack` would
+// make holds anything besides the build output and the package's docs, or
+// misses the entry points. Run it in the package root.
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+
+const docs = ['README.md', 'CHANGELOG.md', 'LICENSE']
+const allowed = (path) => path === 'package.json' || docs.includes(path) || /^dist\/.+\.(js|d\.ts)$/.test(path)
+
+// --ignore-scripts: no prepack/postpack hooks, so no recursion into build.
+const [report] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'inherit'],
+}))
+const paths = report.files.map((file) => file.path)
+const problems = [
+  ...paths.filter((path) => !allowed(path)).map((path) => `not allowed in the package: ${path}`),
+  ...['dist/index.js', 'dist/index.d.ts', 'package.json']
+    .filter((path) => !paths.includes(path)).map((path) => `missing from the package: ${path}`),
+  ...docs.filter((path) => existsSync(path) && !paths.includes(path)).map((path) => `missing from the package: ${path}`),
+]
+if (problems.length > 0) {
+  console.error(`check-pack: ${report.filename}\n  ${problems.join('\n  ')}`)
+  process.exit(1)
+}
+console.log(`check-pack: ${report.filename} holds ${paths.length} files (${report.size} bytes packed), only dist/ and docs`)

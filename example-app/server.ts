@@ -1,0 +1,37 @@
+import { buildApp } from './app.js'
+
+// `npm start`: the orders demo on http://localhost:3000 (PORT, HOST and
+// ORDER_DELAY_MS change the defaults).
+const port = Number(process.env.PORT ?? 3000)
+const host = process.env.HOST ?? '0.0.0.0'
+const orderDelayMs = Number(process.env.ORDER_DELAY_MS ?? 300)
+
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`PORT must be a port number, got ${process.env.PORT}`)
+  process.exit(1)
+}
+if (!Number.isInteger(orderDelayMs) || orderDelayMs < 0) {
+  console.error(`ORDER_DELAY_MS must be a non-negative integer, got ${process.env.ORDER_DELAY_MS}`)
+  process.exit(1)
+}
+
+const app = await buildApp({ orderDelayMs, logger: true })
+
+// app.close() runs the plugin's preClose hook: open streams end with a
+// FST_ERR_CQRS_STREAM_SHUTDOWN error frame and their handlers are aborted.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    app.log.info({ signal }, 'shutting down')
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.log.error({ err: error }, 'shutdown failed')
+        process.exit(1)
+      }
+    )
+  })
+}
+
+await app.listen({ port, host })
+const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host
+app.log.info(`orders demo: open http://${shown}:${(app.server.address() as { port: number }).port}/`)

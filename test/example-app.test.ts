@@ -1,0 +1,191 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../example-app/app.js'
+import { InMemoryMessageBroker } from '../src/index.js'
+
+// The example app (`npm start`) as its users see it: whole SSE frames over
+// inject, and over a real socket where a disconnect or a shutdown matters.
+
+interface Frame {
+  id: string
+  data: Record<string, unknown>
+}
+
+/** Parses complete SSE frames (`id:` + one `data:` line each); returns the rest. */
+function parseFrames (text: string): { frames: Frame[], rest: string } {
+  const blocks = text.split('\n\n')
+  const rest = blocks.pop() ?? ''
+  const frames = blocks.map((block) => {
+    const lines = block.split('\n')
+    const id = lines.find((line) => line.startsWith('id: '))?.slice(4)
+    const data = lines.filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n')
+    if (id === undefined || lines.length !== 2) throw new Error(`unexpected frame: ${JSON.stringify(block)}`)
+    return { id, data: JSON.parse(data) as Record<string, unknown> }
+  })
+  return { frames, rest }
+}
+
+const DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+function progressOf (orderId: string): Record<string, unknown> {
+  return {
+    type: 'progress',
+    data: { orderId, status: 'processed', processedAt: DATE_TIME, itemsCount: 1 + (orderId.length % 5) },
+  }
+}
+
+/** Opens a real GET stream; resolves with the response once headers arrive. */
+function openStream (app: FastifyInstance, path: string): Promise<IncomingMessage> {
+  const { port } = app.server.address() as AddressInfo
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: '127.0.0.1', port, path, headers: { accept: 'text/event-stream' } }, resolve)
+      .on('error', reject)
+      .end()
+  })
+}
+
+/** Calls `onFrame` for each frame as it arrives; resolves with all frames at the end of the body. */
+function readFrames (res: IncomingMessage, onFrame: (frame: Frame) => void): Promise<Frame[]> {
+  return new Promise((resolve, reject) => {
+    const all: Frame[] = []
+    let buffer = ''
+    res.setEncoding('utf8')
+    res.on('data', (chunk: string) => {
+      const { frames, rest } = parseFrames(buffer + chunk)
+      buffer = rest
+      for (const frame of frames) {
+        all.push(frame)
+        onFrame(frame)
+      }
+    })
+    res.on('end', () => resolve(all))
+    res.on('error', reject)
+  })
+}
+
+t.test('POST /orders/process streams start, one progress frame per order, complete', async (t) => {
+  const broker = new InMemoryMessageBroker()
+  const app = await buildApp({ orderDelayMs: 1, broker })
+  t.teardown(() => app.close())
+
+  const res = await app.inject({ method: 'POST', url: '/orders/process', payload: { orderIds: ['a', 'b'] } })
+
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], 'text/event-stream; charset=utf-8')
+  t.equal(res.headers['cache-control'], 'no-cache, no-transform')
+  t.equal(res.headers['x-accel-buffering'], 'no')
+  const { frames, rest } = parseFrames(res.body)
+  t.equal(rest, '', 'the body ends with a whole frame')
+  t.equal(frames.length, 4)
+  const streamId = frames[0]!.data.streamId
+  t.match(streamId, UUID)
+  t.same(frames.map((frame) => frame.id), [0, 1, 2, 3].map((seq) => `${String(streamId)}:${seq}`))
+  t.same(frames[0]!.data, { type: 'start', streamId })
+  t.match(frames[1]!.data, progressOf('a'))
+  t.match(frames[2]!.data, progressOf('b'))
+  t.same(Object.keys(frames[1]!.data.data as object), ['orderId', 'status', 'processedAt', 'itemsCount'])
+  t.same(frames[3]!.data, { type: 'complete' })
+
+  // OrderProcessedHandler's follow-up went to the broker, once per order, in order.
+  t.match(broker.messages, [
+    { messageName: 'OrderShipped', topic: 'orders.shipped', payload: { orderId: 'a' }, messageId: UUID },
+    { messageName: 'OrderShipped', topic: 'orders.shipped', payload: { orderId: 'b' }, messageId: UUID },
+  ])
+  t.equal(broker.messages.length, 2)
+})
+
+t.test('GET /orders/process takes the command from the query string (EventSource)', async (t) => {
+  const broker = new InMemoryMessageBroker()
+  const app = await buildApp({ orderDelayMs: 1, broker })
+  t.teardown(() => app.close())
+
+  const res = await app.inject({ method: 'GET', url: '/orders/process?orderIds=a&orderIds=bb&orderIds=ccc' })
+
+  t.equal(res.statusCode, 200)
+  const { frames } = parseFrames(res.body)
+  t.same(frames.map((frame) => frame.data.type), ['start', 'progress', 'progress', 'progress', 'complete'])
+  t.match(frames.slice(1, 4).map((frame) => frame.data), ['a', 'bb', 'ccc'].map(progressOf))
+  t.same(broker.messages.map((message) => message.payload), [{ orderId: 'a' }, { orderId: 'bb' }, { orderId: 'ccc' }])
+
+  // A single orderIds value is coerced to a one-item array by the route schema.
+  const one = await app.inject({ method: 'GET', url: '/orders/process?orderIds=z' })
+  t.same(parseFrames(one.body).frames.map((frame) => frame.data.type), ['start', 'progress', 'complete'])
+})
+
+t.test('an invalid command is rejected with 400 before any stream starts', async (t) => {
+  const broker = new InMemoryMessageBroker()
+  const app = await buildApp({ orderDelayMs: 1, broker })
+  t.teardown(() => app.close())
+
+  for (const payload of [{ orderIds: [] }, { orderIds: [''] }, { orderIds: Array.from({ length: 101 }, (_, i) => `o${i}`) }, {}]) {
+    const res = await app.inject({ method: 'POST', url: '/orders/process', payload })
+    t.equal(res.statusCode, 400, JSON.stringify(payload).slice(0, 40))
+    t.equal(res.json().code, 'FST_ERR_VALIDATION')
+  }
+  const res = await app.inject({ method: 'GET', url: '/orders/process' })
+  t.equal(res.statusCode, 400)
+  t.equal(res.json().code, 'FST_ERR_VALIDATION')
+  t.equal(broker.messages.length, 0, 'no handler ran')
+})
+
+t.test('GET / serves the demo page that consumes the GET route with EventSource', async (t) => {
+  const app = await buildApp({ orderDelayMs: 1 })
+  t.teardown(() => app.close())
+
+  const res = await app.inject({ method: 'GET', url: '/' })
+
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], 'text/html; charset=utf-8')
+  t.match(res.body, /^<!doctype html>/)
+  t.match(res.body, "new EventSource('/orders/process?orderIds=a&orderIds=b&orderIds=c')")
+  t.match(res.body, 'source.close()')
+})
+
+t.test('a client that leaves stops the order in progress at once (signal-aware delay)', async (t) => {
+  const broker = new InMemoryMessageBroker()
+  // Far longer than the test may take: the stream can only end early if the
+  // delay honours the stream's abort signal.
+  const app = await buildApp({ orderDelayMs: 60_000, broker })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+
+  const res = await openStream(app, '/orders/process?orderIds=a&orderIds=b')
+  t.equal(res.statusCode, 200)
+  const first = await new Promise<Frame>((resolve) => {
+    readFrames(res, resolve).catch(() => {})
+  })
+  t.equal(first.data.type, 'start')
+  t.equal(app.mediator.openStreams, 1, 'order a is being processed')
+  res.destroy()
+
+  // The stream ends (handler returned, scope disposed) only once the handler has stopped.
+  for (let waited = 0; app.mediator.openStreams > 0; waited += 5) {
+    if (waited > 10_000) throw new Error('the stream did not end after the client left')
+    await sleep(5)
+  }
+  t.same(broker.messages, [], 'no order was completed')
+})
+
+t.test('app.close() ends an open stream with a shutdown error frame', async (t) => {
+  const app = await buildApp({ orderDelayMs: 60_000 })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+
+  const res = await openStream(app, '/orders/process?orderIds=a&orderIds=b')
+  let closing: Promise<undefined> | undefined
+  const frames = await readFrames(res, (frame) => {
+    if (frame.data.type === 'start') closing = app.close()
+  })
+  await closing
+
+  t.same(frames.map((frame) => frame.data.type), ['start', 'error'])
+  t.same(frames.map((frame) => frame.id), [0, 1].map((seq) => `${String(frames[0]!.data.streamId)}:${seq}`))
+  t.same(Object.keys(frames[1]!.data), ['type', 'error'])
+  t.same(Object.keys(frames[1]!.data.error as object), ['code', 'message'])
+  t.match(frames[1]!.data, { type: 'error', error: { code: 'FST_ERR_CQRS_STREAM_SHUTDOWN', message: /^fastify-cqrs-stream: / } })
+  t.equal(app.mediator.openStreams, 0)
+})

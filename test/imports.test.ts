@@ -1,0 +1,48 @@
+// The package's entry point, as src: the default and the named export are one
+// plugin, the product's names are exported, and the plugin is a
+// fastify-plugin (its decorators reach the app it is registered on).
+// test/package.test.ts checks the same on the built, packed package.
+import Fastify from 'fastify'
+import t from 'tap'
+import fastifyCqrsStreamDefault, * as entry from '../src/index.js'
+
+t.test('the default export and the named export are the same plugin', async (t) => {
+  t.equal(typeof fastifyCqrsStreamDefault, 'function')
+  t.equal(fastifyCqrsStreamDefault, entry.fastifyCqrsStream)
+  t.equal(entry.default, entry.fastifyCqrsStream)
+  const dynamic = await import('../src/index.js')
+  t.equal(dynamic.default, dynamic.fastifyCqrsStream)
+  t.equal(dynamic.fastifyCqrsStream, entry.fastifyCqrsStream)
+})
+
+t.test('the plugin carries fastify-plugin metadata', async (t) => {
+  const plugin = entry.fastifyCqrsStream as unknown as Record<symbol, unknown>
+  t.equal(plugin[Symbol.for('skip-override')], true, 'not encapsulated: decorators reach the parent')
+  t.equal(plugin[Symbol.for('fastify.display-name')], 'fastify-cqrs-stream')
+  t.match(plugin[Symbol.for('plugin-meta')], { name: 'fastify-cqrs-stream', fastify: '5.x' })
+})
+
+t.test('every name the design lists is exported, classes and functions alike', async (t) => {
+  const functions = [
+    'fastifyCqrsStream', 'Request', 'Response', 'DomainEvent', 'NotificationEvent',
+    'StreamingRequestHandler', 'EventHandler', 'RequestMap', 'EventMap',
+    'StreamingRequestMediator', 'bootstrapStreaming', 'DevNullMessageBroker', 'InMemoryMessageBroker',
+    'RequestMessage', 'ResponseMessage', 'DomainEventMessage', 'NotificationEventMessage',
+  ]
+  const exports = entry as unknown as Record<string, unknown>
+  for (const name of functions) t.equal(typeof exports[name], 'function', name)
+  t.type(entry.errors, 'object', 'errors namespace')
+  for (const [name, value] of Object.entries(entry)) t.not(value, undefined, `${name} is defined`)
+})
+
+for (const [how, plugin] of [['default', fastifyCqrsStreamDefault], ['named', entry.fastifyCqrsStream]] as const) {
+  t.test(`registering the ${how} export decorates the app itself`, async (t) => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(plugin)
+    await app.ready()
+    t.ok(app.mediator instanceof entry.StreamingRequestMediator, 'app.mediator')
+    t.equal(typeof app.streamRoute, 'function', 'app.streamRoute')
+    t.ok(app.hasReplyDecorator('eventStream'), 'reply.eventStream')
+  })
+}

@@ -1,0 +1,188 @@
+// The package as users get it: `npm run build` in a staged copy of the
+// working tree, then the file list of `npm pack`, then the packed tarball
+// installed into a consumer project that has only the declared dependencies,
+// imported by name (ESM import and require) and type-checked against the
+// type tests in test/types/. Everything happens in a temporary directory; the
+// repository's own dist/ is neither needed nor touched.
+import { execFile } from 'node:child_process'
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, relative, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import t from 'tap'
+
+const exec = promisify(execFile)
+const root = fileURLToPath(new URL('..', import.meta.url))
+const docs = ['README.md', 'CHANGELOG.md', 'LICENSE']
+const notCopied = new Set(['node_modules', '.git', 'dist', '.tap', 'coverage'])
+
+// Children run as plain node/npm: no tap loader, no coverage collection.
+const env: NodeJS.ProcessEnv = {}
+for (const [key, value] of Object.entries(process.env)) {
+  if (key === 'NODE_OPTIONS' || key === 'NODE_V8_COVERAGE' || key.startsWith('TAP') || key.startsWith('_TAPJS')) continue
+  env[key] = value
+}
+
+async function run (command: string, args: string[], cwd: string): Promise<string> {
+  try {
+    const { stdout } = await exec(command, args, { cwd, env, maxBuffer: 16 * 1024 * 1024 })
+    return stdout
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string, stderr?: string }
+    throw new Error(`${command} ${args.join(' ')} failed in ${cwd}:\n${stdout ?? ''}\n${stderr ?? ''}`)
+  }
+}
+
+interface PackReport { filename: string, files: Array<{ path: string }> }
+interface PackageJson {
+  name: string
+  version: string
+  exports: Record<string, Record<string, string> | string>
+  dependencies: Record<string, string>
+  peerDependencies: Record<string, string>
+  sideEffects: boolean
+  engines: { node: string }
+}
+
+const stage = await mkdtemp(join(tmpdir(), 'fastify-cqrs-stream-package-'))
+t.teardown(() => rm(stage, { recursive: true, force: true }))
+const pkgDir = join(stage, 'package')
+const consumer = join(stage, 'consumer')
+const manifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as PackageJson
+
+t.before(async () => {
+  await cp(root, pkgDir, { recursive: true, filter: (path) => !notCopied.has(relative(root, path).split(sep)[0] ?? '') })
+  await symlink(join(root, 'node_modules'), join(pkgDir, 'node_modules'), 'dir')
+})
+
+t.test('npm run build compiles src/ into dist/ and checks the pack', async (t) => {
+  const out = await run('npm', ['run', 'build'], pkgDir)
+  t.match(out, /check-pack: .* only dist\/ and docs/)
+  const built = await readdir(join(pkgDir, 'dist'), { recursive: true })
+  const builtPaths = built.map((path) => path.split(sep).join('/'))
+  const sources = (await readdir(join(pkgDir, 'src'), { recursive: true })).filter((path) => path.endsWith('.ts'))
+  t.ok(sources.length > 0, 'src/ has sources')
+  for (const source of sources) {
+    const base = source.replace(/\.ts$/, '').split(sep).join('/')
+    t.ok(builtPaths.includes(`${base}.js`), `dist/${base}.js`)
+    t.ok(builtPaths.includes(`${base}.d.ts`), `dist/${base}.d.ts`)
+  }
+  t.notOk(built.some((path) => path.endsWith('.map')), 'no source maps (their sources are not shipped)')
+})
+
+let tarball = ''
+
+t.test('npm pack holds only dist/, the docs and package.json', async (t) => {
+  const [dry] = JSON.parse(await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], pkgDir)) as PackReport[]
+  const paths = dry!.files.map((file) => file.path).sort()
+  const stray = paths.filter((path) => !(path === 'package.json' || docs.includes(path) || /^dist\/.+\.(js|d\.ts)$/.test(path)))
+  t.same(stray, [], 'nothing but dist/**/*.{js,d.ts}, README.md, CHANGELOG.md, LICENSE, package.json')
+  for (const dir of ['src/', 'test/', 'example-app/', 'bench/', '.ci/', 'node_modules/']) {
+    t.notOk(paths.some((path) => path.startsWith(dir)), `no ${dir}`)
+  }
+  t.ok(paths.includes('dist/index.js') && paths.includes('dist/index.d.ts'), 'the entry points')
+  for (const doc of docs.filter((doc) => existsSync(join(pkgDir, doc)))) t.ok(paths.includes(doc), doc)
+
+  const [packed] = JSON.parse(await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', stage], pkgDir)) as PackReport[]
+  t.same(packed!.files.map((file) => file.path).sort(), paths, 'the real pack holds what the dry run listed')
+  tarball = join(stage, packed!.filename)
+})
+
+t.test('package.json: types-first exports, fastify as a peer, no side effects', async (t) => {
+  const dot = manifest.exports['.'] as Record<string, string>
+  t.same(Object.keys(dot), ['types', 'default'], 'types first')
+  t.same(dot, { types: './dist/index.d.ts', default: './dist/index.js' })
+  t.equal(manifest.peerDependencies.fastify, '^5.0.0')
+  t.notOk('fastify' in manifest.dependencies, 'fastify is a peer, not a dependency')
+  t.equal(manifest.sideEffects, false)
+  t.equal(manifest.engines.node, '>=20.19')
+})
+
+t.test('the installed tarball works with only the declared dependencies', async (t) => {
+  t.ok(tarball, 'packed by the previous test')
+  const installed = join(consumer, 'node_modules', manifest.name)
+  await mkdir(installed, { recursive: true })
+  await run('tar', ['-xzf', tarball, '-C', installed, '--strip-components=1'], stage)
+  // The consumer sees the dependencies and peers the package declares (plus
+  // what the type tests import), linked from this repository; nothing else.
+  const linked = [
+    ...Object.keys(manifest.dependencies), ...Object.keys(manifest.peerDependencies),
+    '@types/node', '@fastify/type-provider-typebox',
+  ]
+  for (const name of new Set(linked)) {
+    await mkdir(join(consumer, 'node_modules', name, '..'), { recursive: true })
+    await symlink(join(root, 'node_modules', name), join(consumer, 'node_modules', name), 'dir')
+  }
+  await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
+
+  t.test('imported by name, default and named are one plugin that serves a stream', async (t) => {
+    await writeFile(join(consumer, 'check.mjs'), `
+import { createRequire } from 'node:module'
+import Fastify from 'fastify'
+import { Type } from '@sinclair/typebox'
+import fastifyCqrsStreamDefault, { fastifyCqrsStream, Request, StreamingRequestHandler } from 'fastify-cqrs-stream'
+
+const require = createRequire(import.meta.url)
+const required = require('fastify-cqrs-stream')
+class Tick extends Request(Type.Object({ count: Type.Integer() })) {}
+class TickHandler extends StreamingRequestHandler {
+  async * handle (request) { for (let n = 0; n < request.count; n++) yield { n } }
+}
+const app = Fastify()
+await app.register(fastifyCqrsStreamDefault, { requests: (map) => map.bind(Tick, TickHandler) })
+app.streamRoute({ method: 'POST', url: '/ticks', request: Tick })
+const response = await app.inject({ method: 'POST', url: '/ticks', payload: { count: 2 } })
+await app.close()
+console.log(JSON.stringify({
+  same: fastifyCqrsStreamDefault === fastifyCqrsStream,
+  requiredSame: required.default === fastifyCqrsStream && required.fastifyCqrsStream === fastifyCqrsStream,
+  resolved: import.meta.resolve('fastify-cqrs-stream'),
+  version: require('fastify-cqrs-stream/package.json').version,
+  status: response.statusCode,
+  contentType: response.headers['content-type'],
+  frames: response.body.split('\\n').filter((line) => line.startsWith('data: ')).map((line) => JSON.parse(line.slice(6))),
+}))
+`)
+    const result = JSON.parse(await run(process.execPath, ['check.mjs'], consumer)) as Record<string, unknown>
+    t.equal(result.same, true, 'import default === import { fastifyCqrsStream }')
+    t.equal(result.requiredSame, true, 'require() gives the same module (Node >= 20.19)')
+    t.match(result.resolved, /\/consumer\/node_modules\/fastify-cqrs-stream\/dist\/index\.js$/)
+    t.equal(result.version, manifest.version, 'fastify-cqrs-stream/package.json is exported')
+    t.equal(result.status, 200)
+    t.match(result.contentType, /^text\/event-stream/)
+    t.match(result.frames, [{ type: 'start' }, { type: 'progress', data: { n: 0 } }, { type: 'progress', data: { n: 1 } }, { type: 'complete' }])
+    t.equal((result.frames as unknown[]).length, 4)
+  })
+
+  t.test('the type tests compile against the packed declarations', async (t) => {
+    const types = join(consumer, 'types')
+    await mkdir(types)
+    for (const file of await readdir(join(root, 'test', 'types'))) {
+      const text = await readFile(join(root, 'test', 'types', file), 'utf8')
+      const rewritten = text.replaceAll("from '../../src/index.js'", "from 'fastify-cqrs-stream'")
+      if (file.endsWith('.test-d.ts')) t.not(rewritten, text, `${file} imports the package`)
+      await writeFile(join(types, file), rewritten)
+    }
+    await writeFile(join(consumer, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        lib: ['ES2023'],
+        types: ['node'],
+        strict: true,
+        noEmit: true,
+        // Declarations are still exercised: an unresolved type in them would
+        // turn into `any` and leave an @ts-expect-error line unused.
+        skipLibCheck: true,
+        verbatimModuleSyntax: true,
+      },
+      include: ['types'],
+    }))
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+    const out = await run(process.execPath, [tsc, '-p', consumer, '--pretty', 'false'], consumer)
+    t.equal(out, '', 'tsc reports nothing: every assertion holds and every @ts-expect-error line fails')
+  })
+})
