@@ -41,4 +41,8 @@ export type { EventStreamSource, SourceContext } from './sse/event-stream-writer
 export type { Serializer } from './sse/frame-encoder.js'
 export type { PublicError } from './sse/public-error.js'
 
+export {
+  channelNames, type StreamStartMessage, type StreamEndMessage, type EventHandlerErrorMessage,
+} from './diagnostics.js'
+
 export * as errors from './errors.js'

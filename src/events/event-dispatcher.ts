@@ -1,5 +1,6 @@
 import type { LimitFunction } from 'p-limit'
 import type { MessageBroker } from '../brokers/message-broker.js'
+import { eventHandlerErrorChannel, type EventHandlerErrorMessage } from '../diagnostics.js'
 import { EventHandlerFailedError } from '../errors.js'
 import type { EventHandler, EventHandlerClass } from '../handlers/event-handler.js'
 import type { StreamContext } from '../handlers/stream-context.js'
@@ -126,6 +127,7 @@ export class EventDispatcher {
     const info: EventHandlerErrorInfo = { event, eventName: messageClassOf(event).name, handlerName, streamId: target.context.streamId }
     logger.error({ err: error, eventName: info.eventName, handlerName, streamId: info.streamId },
       `fastify-cqrs-stream: event handler ${handlerName} failed on ${info.eventName}`)
+    if (eventHandlerErrorChannel.hasSubscribers) eventHandlerErrorChannel.publish({ ...info, error } satisfies EventHandlerErrorMessage)
     if (onEventHandlerError !== undefined) {
       try {
         await onEventHandlerError(error, info)

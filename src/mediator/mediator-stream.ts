@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { asValue, type AwilixContainer } from 'awilix'
+import { streamEndChannel, streamStartChannel, type StreamEndMessage, type StreamStartMessage } from '../diagnostics.js'
 import { ShutdownError, StreamAbortedError, StreamAlreadyConsumedError } from '../errors.js'
 import type { DispatchTarget, EventDispatcher } from '../events/event-dispatcher.js'
 import type { MediatorLogger } from '../events/event-handler-error.js'
@@ -61,6 +62,7 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
   #scope: AwilixContainer | undefined
   #eventHandlers: Map<EventHandlerClass, EventHandler> | undefined
   #failure: unknown
+  #error: unknown
   #stopping: Promise<void> | undefined
   #ended: Promise<void> | undefined
 
@@ -104,6 +106,7 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
       result = await pending
     } catch (error) {
       this.#pending = undefined
+      this.#error = error
       await this.#end()
       throw this.#failure ?? error
     }
@@ -169,6 +172,9 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
     }
     this.#state = 'running'
     this.#core.open.add(this as MediatorStream<unknown>)
+    if (streamStartChannel.hasSubscribers) {
+      streamStartChannel.publish({ streamId: this.streamId, request: this.#request } satisfies StreamStartMessage)
+    }
     const { container, requestMap, middlewares } = this.#core
     const handlerClass = requestMap.require(messageClassOf(this.#request))
     const scope = container.createScope()
@@ -231,6 +237,9 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
       this.#core.logger.error({ err: error, streamId: this.streamId }, 'fastify-cqrs-stream: disposing the stream scope failed')
     }
     this.#core.open.delete(this as MediatorStream<unknown>)
+    if (streamEndChannel.hasSubscribers) {
+      streamEndChannel.publish({ streamId: this.streamId, request: this.#request, error: this.#failure ?? this.#error } satisfies StreamEndMessage)
+    }
   }
 
   #detach (): void {
