@@ -120,11 +120,7 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
   }
 
   async return (): Promise<IteratorResult<TResult>> {
-    if (this.#state === 'idle') {
-      this.#state = 'ended'
-      this.#ended = Promise.resolve()
-      this.#detach()
-    }
+    if (this.#state === 'idle') this.#endUnstarted()
     if (this.#state === 'ended') {
       await this.#ended
       return DONE
@@ -143,12 +139,7 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
     // A run that already ended (only its scope is being disposed) keeps its outcome.
     if (this.#ended !== undefined) return this.#ended
     this.#failure ??= reason
-    if (this.#state === 'idle') {
-      this.#state = 'ended'
-      this.#ended = Promise.resolve()
-      this.#detach()
-      return this.#ended
-    }
+    if (this.#state === 'idle') return this.#endUnstarted()
     this.#controller.abort(reason)
     this.#stopping ??= this.#settle()
     return this.#stopping
@@ -240,6 +231,14 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
     if (streamEndChannel.hasSubscribers) {
       streamEndChannel.publish({ streamId: this.streamId, request: this.#request, error: this.#failure ?? this.#error } satisfies StreamEndMessage)
     }
+  }
+
+  /** Ends a stream that never ran: there is nothing to stop or dispose. */
+  #endUnstarted (): Promise<void> {
+    this.#state = 'ended'
+    this.#ended = Promise.resolve()
+    this.#detach()
+    return this.#ended
   }
 
   #detach (): void {

@@ -26,13 +26,17 @@ export class OpenStreams {
   readonly writers = new Set<EventStreamWriter<unknown>>()
   closing = false
 
-  /** Terminate every open stream with a shutdown `error` frame. */
-  shutdown (): Promise<void[]> {
+  /**
+   * Terminate every open stream with a shutdown `error` frame; resolves when
+   * every response is closed, clients that do not read within `graceMs`
+   * being disconnected.
+   */
+  shutdown (graceMs: number): Promise<void[]> {
     this.closing = true
     const reason = new ShutdownError()
     const done: Promise<void>[] = []
     for (const writer of this.writers) {
-      writer.terminate(reason)
+      writer.terminate(reason, graceMs)
       done.push(writer.done)
     }
     return Promise.all(done)

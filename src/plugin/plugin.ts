@@ -37,9 +37,10 @@ async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptio
 
   // preClose runs before the server stops accepting and waiting for
   // connections; open SSE responses would otherwise hold close() forever.
+  const closeTimeoutMs = options.closeTimeoutMs ?? 10_000
   app.addHook('preClose', async () => {
-    await open.shutdown()
-    await mediator.close({ timeoutMs: options.closeTimeoutMs ?? 10_000 })
+    await open.shutdown(closeTimeoutMs)
+    await mediator.close({ timeoutMs: closeTimeoutMs })
   })
 }
 

@@ -74,7 +74,7 @@ export class EventStreamWriter<T> {
     this.#done = new Promise((resolve) => { this.#resolveDone = resolve })
   }
 
-  /** Resolves when the stream has ended: its last frame written or the client gone. */
+  /** Resolves when the response is closed: sent in full, or the connection gone. */
   get done (): Promise<void> { return this.#done }
 
   /** Send headers and the start frame, then pump `source` until it ends. */
@@ -82,7 +82,9 @@ export class EventStreamWriter<T> {
     const res = this.#res
     if (res.destroyed || res.writableEnded) {
       // The client left before the stream began: run nothing.
-      this.#finish()
+      this.#ended = true
+      this.#options.onEnd?.(this)
+      this.#resolveDone!()
       return
     }
     res.on('close', this.#onClose)
@@ -106,10 +108,17 @@ export class EventStreamWriter<T> {
 
   /**
    * End the stream now with an `error` frame carrying `reason` (e.g. a
-   * shutdown), abort the signal and return the source.
+   * shutdown), abort the signal and return the source. A client that has
+   * not read that last frame within `graceMs` is disconnected, so a reader
+   * that stalled cannot hold the server open.
    */
-  terminate (reason: unknown): void {
+  terminate (reason: unknown, graceMs?: number): void {
     this.#end(this.#encoder.error(toPublicError(reason)), reason)
+    const res = this.#res
+    if (graceMs === undefined || res.destroyed || res.writableFinished) return
+    const timer = setTimeout(() => { res.destroy() }, graceMs)
+    timer.unref()
+    res.once('close', () => { clearTimeout(timer) })
   }
 
   async #pump (): Promise<void> {
@@ -180,6 +189,7 @@ export class EventStreamWriter<T> {
   }
 
   readonly #onClose = (): void => {
+    this.#resolveDone!()
     // 'close' after a finished response is the normal end, not a disconnect.
     if (this.#ended) return
     this.#end(undefined, new StreamAbortedError())
@@ -205,11 +215,6 @@ export class EventStreamWriter<T> {
         this.#options.logger.error({ err: error }, 'fastify-cqrs-stream: the source threw while being stopped')
       })
     }
-    this.#finish()
-  }
-
-  #finish (): void {
     this.#options.onEnd?.(this)
-    this.#resolveDone!()
   }
 }
