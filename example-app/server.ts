@@ -3,7 +3,7 @@ import { buildApp } from './app.js'
 // `npm start`: the orders demo on http://localhost:3000 (PORT, HOST and
 // ORDER_DELAY_MS change the defaults).
 const port = Number(process.env.PORT ?? 3000)
-const host = process.env.HOST ?? '0.0.0.0'
+const host = process.env.HOST ?? '127.0.0.1'
 const orderDelayMs = Number(process.env.ORDER_DELAY_MS ?? 300)
 
 if (!Number.isInteger(port) || port < 0 || port > 65535) {

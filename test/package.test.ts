@@ -96,6 +96,8 @@ t.test('package.json: types-first exports, fastify as a peer, no side effects', 
   t.same(dot, { types: './dist/index.d.ts', default: './dist/index.js' })
   t.equal(manifest.peerDependencies.fastify, '^5.0.0')
   t.notOk('fastify' in manifest.dependencies, 'fastify is a peer, not a dependency')
+  t.equal(manifest.peerDependencies['@sinclair/typebox'], '^0.34.0', 'TypeBox is a peer: the app and the package must share one copy for the schema types to match')
+  t.notOk('@sinclair/typebox' in manifest.dependencies)
   t.equal(manifest.sideEffects, false)
   t.equal(manifest.engines.node, '>=20.19')
 })
