@@ -50,9 +50,6 @@ export class FrameEncoder<T> {
     this.#startFrame = this.#frame('start', `{"type":"start","streamId":${JSON.stringify(options.streamId)}}`, retry)
   }
 
-  /** The id of the last frame encoded. */
-  get lastId (): string { return `${this.#idPrefix.slice(4)}${this.#seq - 1}` }
-
   start (): string { return this.#startFrame }
 
   progress (item: T): string {
