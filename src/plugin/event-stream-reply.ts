@@ -52,8 +52,10 @@ function isSource (value: unknown): value is EventStreamSource<unknown> {
 export type StreamDefaults = Required<Pick<EventStreamSettings, 'heartbeatMs' | 'namedEvents'>> & Pick<EventStreamSettings, 'retryMs'>
 
 /**
- * Hijacks `reply` and streams `source` as SSE. `trusted` marks a serialiser
- * compiled by this package, whose output needs no line-break check.
+ * Hijacks `reply` and streams `source` as SSE. `trusted` marks a call from
+ * `streamRoute`: its settings were checked at registration, once, and its
+ * serialiser is compiled by this package, whose output needs no line-break
+ * check. Neither check is repeated per stream.
  */
 export function startEventStream<T> (
   reply: FastifyReply,
@@ -64,7 +66,7 @@ export function startEventStream<T> (
   trusted: boolean
 ): FastifyReply {
   if (!isSource(source)) throw new InvalidSourceError()
-  validateStreamSettings(options)
+  if (!trusted) validateStreamSettings(options)
   const writer = new EventStreamWriter<T>(reply.raw, {
     streamId: options.streamId ?? randomUUID(),
     serialize: options.serialize,
