@@ -82,6 +82,20 @@ export const StreamAbortedError = createError<[Cause?]>(
   499
 )
 
+/** A resumable stream was cancelled through its `DELETE` URL. */
+export const StreamCancelledError = createError(
+  'FST_ERR_CQRS_STREAM_CANCELLED',
+  'fastify-cqrs-stream: the stream was cancelled by its client.',
+  499
+)
+
+/** A two-step or resumable stream id that is unknown here: never created, never claimed in time, or expired. */
+export const StreamNotFoundError = createError<[string]>(
+  'FST_ERR_CQRS_STREAM_NOT_FOUND',
+  'fastify-cqrs-stream: no stream "%s" here. It was never created, was not claimed in time, or has expired: send the command again.',
+  404
+)
+
 /** The server is closing; open streams end with this error frame. */
 export const ShutdownError = createError(
   'FST_ERR_CQRS_STREAM_SHUTDOWN',

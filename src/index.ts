@@ -5,7 +5,7 @@ export default fastifyCqrsStream
 
 export type { FastifyCqrsStreamOptions, EventStreamSettings } from './plugin/plugin-options.js'
 export type { EventStreamOptions } from './plugin/event-stream-reply.js'
-export type { StreamRouteOptions } from './plugin/stream-route.js'
+export type { StreamRouteOptions, TwoStepSettings } from './plugin/stream-route-options.js'
 
 export { Request, RequestMessage, type RequestClass } from './messages/request.js'
 export { Response, ResponseMessage, type ResponseClass } from './messages/response.js'
@@ -37,7 +37,10 @@ export type { BrokerMessage, MessageBroker } from './brokers/message-broker.js'
 export { DevNullMessageBroker } from './brokers/devnull-message-broker.js'
 export { InMemoryMessageBroker } from './brokers/in-memory-message-broker.js'
 
-export type { EventStreamSource, SourceContext } from './sse/event-stream-writer.js'
+export type { EventStreamSource, SourceContext } from './sse/stream-run.js'
+export type { ResumeSettings } from './resume/resume-settings.js'
+export type { StreamStore, StoredFrame, StoredStream, StreamLogOptions } from './resume/stream-store.js'
+export { InMemoryStreamStore } from './resume/in-memory-stream-store.js'
 export type { Serializer } from './sse/frame-encoder.js'
 export type { PublicError } from './sse/public-error.js'
 

@@ -50,6 +50,13 @@ function appWithExtras (t: Teardown): Promise<OrdersApp> {
   })
 }
 
+// A route's own config, typed as Fastify users declare it.
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    feature?: string
+  }
+}
+
 t.test('POST: the JSON body is the command; start, a progress frame per result, complete', async (t) => {
   const { app, orders, broker } = await ordersApp(t)
   app.streamRoute({ method: 'POST', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult })

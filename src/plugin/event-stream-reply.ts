@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 import { InvalidSourceError, ShutdownError } from '../errors.js'
-import { EventStreamWriter, type EventStreamSource } from '../sse/event-stream-writer.js'
+import { SseConnection } from '../sse/sse-connection.js'
+import { StreamRun, type EventStreamSource, type RunResume } from '../sse/stream-run.js'
 import type { Serializer } from '../sse/frame-encoder.js'
+import { lastEventIdOf } from './last-event-id.js'
+import type { OpenStreams } from './open-streams.js'
 import { validateStreamSettings, type EventStreamSettings } from './plugin-options.js'
+import { noContent } from './reconnect.js'
 
 /**
  * Options of `reply.eventStream()`; unset ones come from the plugin options.
@@ -19,68 +23,97 @@ export interface EventStreamOptions<T = unknown> extends EventStreamSettings {
   serialize?: Serializer<T>
   /** The stream's id, used in frame ids. @default a random UUID */
   streamId?: string
-}
-
-/** The open SSE responses of one app, ended on `app.close()`. */
-export class OpenStreams {
-  readonly writers = new Set<EventStreamWriter<unknown>>()
-  closing = false
-
   /**
-   * Terminate every open stream with a shutdown `error` frame; resolves when
-   * every response is closed, clients that do not read within `graceMs`
-   * being disconnected.
+   * A request carrying `Last-Event-ID` (or a `lastEventId` query parameter)
+   * is a reconnect and gets 204 No Content, which stops `EventSource` for
+   * good, without touching `source`. Set this for live feeds that should
+   * start again on a reconnect.
+   * @default false
    */
-  shutdown (graceMs: number): Promise<void[]> {
-    this.closing = true
-    const reason = new ShutdownError()
-    const done: Promise<void>[] = []
-    for (const writer of this.writers) {
-      writer.terminate(reason, graceMs)
-      done.push(writer.done)
-    }
-    return Promise.all(done)
-  }
+  restartOnReconnect?: boolean
 }
+
+/** Plugin-wide defaults of the SSE settings. */
+export type StreamDefaults = Required<Pick<EventStreamSettings, 'heartbeatMs' | 'namedEvents'>> & Pick<EventStreamSettings, 'retryMs'>
+
+/** What `streamRoute` adds for its resumable streams. */
+export interface RouteResume extends Omit<RunResume, 'store'> {
+  /** Where the client can DELETE the stream; `<id>` is replaced. */
+  readonly cancelPath: string
+}
+
+// Reconnecting clients wait this long when a resumable stream sets no retryMs.
+const RESUME_RETRY_MS = 1000
 
 function isSource (value: unknown): value is EventStreamSource<unknown> {
   return typeof value === 'function' ||
     (typeof value === 'object' && value !== null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function')
 }
 
-/** Plugin-wide defaults of the SSE settings. */
-export type StreamDefaults = Required<Pick<EventStreamSettings, 'heartbeatMs' | 'namedEvents'>> & Pick<EventStreamSettings, 'retryMs'>
+// A source built for a request that will not run it: a mediator stream
+// is lazy, so returning it releases it without ever starting the handler.
+function release (source: EventStreamSource<unknown>): void {
+  if (typeof source === 'function') return
+  const iterator = source as Partial<AsyncIterator<unknown>>
+  iterator.return?.()?.then(undefined, () => {})
+}
 
 /**
- * Hijacks `reply` and streams `source` as SSE. `trusted` marks a call from
- * `streamRoute`: its settings were checked at registration, once, and its
- * serialiser is compiled by this package, whose output needs no line-break
- * check. Neither check is repeated per stream.
+ * `reply.eventStream()`: hijacks `reply` and streams `source` as SSE. A
+ * reconnect (`Last-Event-ID`) gets 204 and `source` never runs, unless
+ * `restartOnReconnect` is set.
  */
 export function startEventStream<T> (
   reply: FastifyReply,
   source: EventStreamSource<T>,
   options: EventStreamOptions<T>,
   defaults: StreamDefaults,
-  open: OpenStreams,
-  trusted: boolean
+  open: OpenStreams
 ): FastifyReply {
   if (!isSource(source)) throw new InvalidSourceError()
-  if (!trusted) validateStreamSettings(options)
-  const writer = new EventStreamWriter<T>(reply.raw, {
-    streamId: options.streamId ?? randomUUID(),
+  validateStreamSettings(options)
+  if (options.restartOnReconnect !== true && lastEventIdOf(reply.request) !== undefined) {
+    release(source as EventStreamSource<unknown>)
+    return noContent(reply)
+  }
+  return startRun(reply, source, options, defaults, open, false)
+}
+
+/**
+ * Starts a new execution of `source` on `reply`. `trusted` marks a call
+ * from `streamRoute`: its serialiser is compiled by this package, whose
+ * output needs no line-break check.
+ */
+export function startRun<T> (
+  reply: FastifyReply,
+  source: EventStreamSource<T>,
+  options: EventStreamOptions<T>,
+  defaults: StreamDefaults,
+  open: OpenStreams,
+  trusted: boolean,
+  resume?: RouteResume
+): FastifyReply {
+  const streamId = options.streamId ?? randomUUID()
+  const retryMs = options.retryMs ?? defaults.retryMs
+  const stream = new StreamRun<T>({
+    streamId,
     serialize: options.serialize,
     untrusted: !trusted && options.serialize !== undefined,
     namedEvents: options.namedEvents ?? defaults.namedEvents,
-    retryMs: options.retryMs ?? defaults.retryMs,
+    retryMs: resume === undefined ? retryMs : retryMs ?? RESUME_RETRY_MS,
+    cancelUrl: resume?.cancelPath.replace('<id>', encodeURIComponent(streamId)),
+    resume: resume === undefined ? undefined : { ...resume, store: open.store },
+    logger: reply.log,
+    onEnd: open.remove as (ended: StreamRun<T>) => void,
+  })
+  const connection = new SseConnection(reply.raw, {
     heartbeatMs: options.heartbeatMs ?? defaults.heartbeatMs,
     headers: reply.getHeaders() as Record<string, string>,
-    logger: reply.log,
-    onEnd: (ended) => { open.writers.delete(ended as EventStreamWriter<unknown>) },
+    onLost: stream.lost,
   })
   reply.hijack()
-  open.writers.add(writer as EventStreamWriter<unknown>)
-  writer.start(source)
-  if (open.closing) writer.terminate(new ShutdownError())
+  open.add(stream as StreamRun<unknown>)
+  stream.start(connection, source)
+  if (open.closing) stream.terminate(new ShutdownError())
   return reply
 }

@@ -1,7 +1,7 @@
 import type { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
-import type { EventStreamSource } from '../sse/event-stream-writer.js'
+import type { EventStreamSource } from '../sse/stream-run.js'
 import type { EventStreamOptions } from './event-stream-reply.js'
-import type { StreamRouteOptions } from './stream-route.js'
+import type { StreamRouteOptions } from './stream-route-options.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

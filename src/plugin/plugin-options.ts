@@ -1,5 +1,6 @@
 import { InvalidOptionError } from '../errors.js'
 import { validateMediatorOptions, type StreamingMediatorOptions } from '../mediator/mediator-options.js'
+import type { StreamStore } from '../resume/stream-store.js'
 
 /** SSE settings shared by the plugin options and `reply.eventStream()`. */
 export interface EventStreamSettings {
@@ -15,7 +16,10 @@ export interface EventStreamSettings {
    * @default false
    */
   namedEvents?: boolean
-  /** A `retry:` reconnection hint (ms) in the start frame. @default none */
+  /**
+   * A `retry:` reconnection hint (ms) in the start frame.
+   * @default none; 1000 on resumable streams
+   */
   retryMs?: number
 }
 
@@ -36,6 +40,12 @@ export interface FastifyCqrsStreamOptions extends StreamingMediatorOptions, Even
    * @default 10000
    */
   closeTimeoutMs?: number
+  /**
+   * Where resumable streams (`streamRoute`'s `resume` and `twoStep`) keep
+   * their recent frames for reconnecting clients.
+   * @default new InMemoryStreamStore()
+   */
+  streamStore?: StreamStore
 }
 
 function nonNegativeInteger (name: string, value: unknown): void {
@@ -59,4 +69,8 @@ export function validatePluginOptions (options: FastifyCqrsStreamOptions): void 
   validateMediatorOptions(options)
   validateStreamSettings(options)
   nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs)
+  const store = options.streamStore
+  if (store !== undefined && !(['open', 'append', 'read', 'end', 'delete'] as const).every((name) => typeof store?.[name] === 'function')) {
+    throw new InvalidOptionError('streamStore', 'must implement StreamStore: open, append, read, end and delete')
+  }
 }

@@ -2,8 +2,11 @@ import type { AwilixContainer } from 'awilix'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
 import { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
-import type { EventStreamSource } from '../sse/event-stream-writer.js'
-import { OpenStreams, startEventStream, type EventStreamOptions, type StreamDefaults } from './event-stream-reply.js'
+import { InMemoryStreamStore } from '../resume/in-memory-stream-store.js'
+import type { EventStreamSource } from '../sse/stream-run.js'
+import { startEventStream, type EventStreamOptions, type StreamDefaults } from './event-stream-reply.js'
+import { OpenStreams } from './open-streams.js'
+import { PendingStreams } from './pending-streams.js'
 import { validatePluginOptions, type FastifyCqrsStreamOptions } from './plugin-options.js'
 import { streamRouteDecorator } from './stream-route.js'
 import './fastify-types.js'
@@ -25,20 +28,20 @@ async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptio
     namedEvents: options.namedEvents ?? false,
     retryMs: options.retryMs,
   }
-  const open = new OpenStreams()
-  const start = <T>(reply: FastifyReply, source: EventStreamSource<T>, streamOptions: EventStreamOptions<T>, trusted: boolean): FastifyReply =>
-    startEventStream(reply, source, streamOptions, defaults, open, trusted)
+  const open = new OpenStreams(options.streamStore ?? new InMemoryStreamStore())
+  const pending = new PendingStreams()
 
   app.decorate('mediator', mediator)
-  app.decorate('streamRoute', streamRouteDecorator(mediator, start))
+  app.decorate('streamRoute', streamRouteDecorator({ mediator, open, pending, defaults }))
   app.decorateReply('eventStream', function eventStream<T> (this: FastifyReply, source: EventStreamSource<T>, streamOptions: EventStreamOptions<T> = {}) {
-    return start(this, source, streamOptions, false)
+    return startEventStream(this, source, streamOptions, defaults, open)
   })
 
   // preClose runs before the server stops accepting and waiting for
   // connections; open SSE responses would otherwise hold close() forever.
   const closeTimeoutMs = options.closeTimeoutMs ?? 10_000
   app.addHook('preClose', async () => {
+    pending.clear()
     await open.shutdown(closeTimeoutMs)
     await mediator.close({ timeoutMs: closeTimeoutMs })
   })

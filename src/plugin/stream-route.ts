@@ -1,17 +1,23 @@
+import { randomUUID } from 'node:crypto'
 import fastJsonStringify from 'fast-json-stringify'
 import {
-  errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema,
-  type preValidationAsyncHookHandler, type RouteShorthandOptions,
+  errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest,
+  type onRequestHookHandler, type preValidationAsyncHookHandler, type RouteOptions,
 } from 'fastify'
-import { InvalidRouteError, NoHandlerError } from '../errors.js'
+import { InvalidRouteError, NoHandlerError, StreamCancelledError, StreamNotFoundError } from '../errors.js'
 import type { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
-import type { TObject } from '@sinclair/typebox'
-import type { MessageClass } from '../messages/message.js'
-import { isRequestClass, type RequestMessage } from '../messages/request.js'
-import type { ResponseMessage } from '../messages/response.js'
+import { isRequestClass } from '../messages/request.js'
+import { resolveResumeSettings } from '../resume/resume-settings.js'
 import type { Serializer } from '../sse/frame-encoder.js'
-import type { EventStreamOptions } from './event-stream-reply.js'
-import { validateStreamSettings, type EventStreamSettings } from './plugin-options.js'
+import type { EventStreamSource } from '../sse/stream-run.js'
+import { startRun, type EventStreamOptions, type RouteResume, type StreamDefaults } from './event-stream-reply.js'
+import { lastEventIdOf, parseEventId, takeLastEventIdParameter } from './last-event-id.js'
+import type { OpenStreams } from './open-streams.js'
+import type { PendingStreams } from './pending-streams.js'
+import { validateStreamSettings } from './plugin-options.js'
+import { noContent, resumeStream } from './reconnect.js'
+import { acceptedResponse, notFoundResponse, streamIdParams, streamResponses } from './route-schemas.js'
+import { resolveTwoStepSettings, type StreamRouteOptions } from './stream-route-options.js'
 
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i
 
@@ -23,65 +29,160 @@ const requireJson: preValidationAsyncHookHandler = async (request) => {
   if (type !== undefined && !JSON_MEDIA_TYPE.test(type)) throw new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(type)
 }
 
-/**
- * A streaming route: the command comes from the JSON body (`POST`) or the
- * query string (`GET`, for `EventSource`), validated against the request
- * class's schema before anything runs; each result becomes a `progress`
- * frame. Other route options (hooks, config, bodyLimit, schema extras)
- * pass through to Fastify.
- * @example
- * app.streamRoute({ method: 'POST', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult })
- */
-export interface StreamRouteOptions<
-  // Not `RequestClass`/`ResponseClass`: their defaults (`Static<TObject>`,
-  // an index signature) accept no concrete class.
-  TRequest extends MessageClass<TObject, RequestMessage> & (new (data: never) => RequestMessage) =
-  MessageClass<TObject, RequestMessage> & (new (data: never) => RequestMessage),
-  TResponse extends MessageClass<TObject, ResponseMessage> = MessageClass<TObject, ResponseMessage>
-> extends Omit<RouteShorthandOptions, 'schema'> {
-  method: 'GET' | 'POST'
-  url: string
-  /** The command class; its schema validates the body or query string. */
-  request: TRequest
-  /** The result class; its schema compiles the `progress` serialiser. */
-  response?: TResponse
-  /** Schema parts besides the command (`headers`, `params`, `summary`, `tags`…). */
-  schema?: Omit<FastifySchema, 'body' | 'querystring'>
-  /** SSE settings of this route; unset ones come from the plugin options. */
-  eventStream?: EventStreamSettings
+const takeLastEventId: onRequestHookHandler = (request, _reply, done) => {
+  takeLastEventIdParameter(request)
+  done()
 }
 
-type Start = (reply: FastifyReply, source: Parameters<FastifyReply['eventStream']>[0], options: EventStreamOptions, trusted: boolean) => FastifyReply
+/** What the plugin shares with its stream routes. */
+export interface StreamServices {
+  readonly mediator: StreamingRequestMediator
+  readonly open: OpenStreams
+  readonly pending: PendingStreams
+  readonly defaults: StreamDefaults
+}
 
-/** Builds the `app.streamRoute` decorator for one mediator. */
-export function streamRouteDecorator (mediator: StreamingRequestMediator, start: Start) {
+type JsonSchema = Record<string, unknown>
+interface StreamParams { streamId: string }
+type Hooks = RouteOptions['onRequest']
+
+/** The request's path without query string or trailing slash: the base of its stream urls. */
+function pathOf (request: FastifyRequest): string {
+  const url = request.url
+  const query = url.indexOf('?')
+  return (query === -1 ? url : url.slice(0, query)).replace(/\/+$/, '')
+}
+
+function withStreamId (params: unknown): JsonSchema {
+  if (typeof params !== 'object' || params === null) return streamIdParams
+  const own = params as { required?: string[], properties?: JsonSchema }
+  return {
+    type: 'object',
+    required: [...(own.required ?? []), 'streamId'],
+    properties: { ...own.properties, ...streamIdParams.properties },
+  }
+}
+
+/** `first`, then the route's own hooks of that kind. */
+function hooks (first: onRequestHookHandler, own: Hooks): Hooks {
+  return [first, ...[own ?? []].flat()] as Hooks
+}
+
+/** Builds the `app.streamRoute` decorator. */
+export function streamRouteDecorator (services: StreamServices) {
+  const { mediator, open, pending, defaults } = services
   return function streamRoute (this: FastifyInstance, options: StreamRouteOptions): FastifyInstance {
     if (typeof options !== 'object' || options === null) throw new InvalidRouteError('needs an options object')
-    const { method, url, request: RequestType, response, schema, eventStream, ...routeOptions } = options
+    const {
+      method, url, request: RequestType, response, schema, eventStream, resume: resumeOption, twoStep: twoStepOption, ...routeOptions
+    } = options
     if (method !== 'GET' && method !== 'POST') throw new InvalidRouteError(`method must be 'GET' or 'POST', got ${String(method)}`)
     if (typeof url !== 'string') throw new InvalidRouteError('needs a url')
     if (!isRequestClass(RequestType)) throw new InvalidRouteError('option "request" must be a class made by Request()')
     if (!mediator.requestMap.has(RequestType)) throw new NoHandlerError(RequestType.name, RequestType.name)
+    if (twoStepOption !== undefined && method !== 'POST') throw new InvalidRouteError('twoStep needs method \'POST\'')
     validateStreamSettings(eventStream ?? {})
+    const twoStep = twoStepOption === undefined ? undefined : resolveTwoStepSettings(twoStepOption)
+    const resume = resumeOption === undefined && twoStep === undefined ? undefined : resolveResumeSettings(resumeOption ?? true)
     const serialize = response === undefined
       ? undefined
       : fastJsonStringify(response.schema as Parameters<typeof fastJsonStringify>[0]) as Serializer<unknown>
     const streamOptions: EventStreamOptions = { ...eventStream, serialize }
-    const commandIn = method === 'GET' ? 'querystring' : 'body'
+    const heartbeatMs = eventStream?.heartbeatMs ?? defaults.heartbeatMs
+    const scope = `${this.prefix}${url}`
+    const responses = { ...streamResponses(response?.schema as JsonSchema | undefined), ...schema?.response as JsonSchema | undefined }
+    const streamUrl = `${url.replace(/\/+$/, '')}/:streamId`
+    const routeResume = (cancelPath: string): RouteResume | undefined =>
+      resume === undefined ? undefined : { scope, cancelPath, ...resume }
+
+    const sourceOf = (request: FastifyRequest): EventStreamSource<unknown> => {
+      const command = new RequestType(method === 'GET' ? request.query as never : request.body as never)
+      return ({ signal, streamId }) => mediator.stream(command, { signal, streamId, values: { fastifyRequest: request } })
+    }
+
+    /** A request with `Last-Event-ID`: resumed when the route is resumable and it can be done exactly, else 204. */
+    const reconnect = (reply: FastifyReply, lastEventId: string, streamId?: string): Promise<FastifyReply> | FastifyReply => {
+      const id = parseEventId(lastEventId)
+      if (resume === undefined || id === undefined || (streamId !== undefined && id.streamId !== streamId)) return noContent(reply)
+      return resumeFrom(reply, id.streamId, id.seq, streamId !== undefined)
+    }
+    /** `notFound`: a two-step url, which answers 404 for a stream it does not know. */
+    const resumeFrom = async (reply: FastifyReply, streamId: string, afterSeq: number, notFound: boolean): Promise<FastifyReply> => {
+      const result = await resumeStream(reply, streamId, afterSeq, scope, open, heartbeatMs)
+      if (result === 'unknown' && notFound) throw new StreamNotFoundError(streamId)
+      return result === 'attached' ? reply : noContent(reply)
+    }
 
     const preValidation = method === 'POST'
       ? [requireJson, ...[routeOptions.preValidation ?? []].flat()]
       : routeOptions.preValidation
     this.route({
       ...routeOptions,
+      onRequest: hooks(takeLastEventId, routeOptions.onRequest),
       preValidation,
       method,
       url,
-      schema: { ...schema, [commandIn]: RequestType.schema },
-      handler (request: FastifyRequest, reply: FastifyReply) {
-        const command = new RequestType(method === 'GET' ? request.query as never : request.body as never)
-        return start(reply, ({ signal, streamId }) =>
-          mediator.stream(command, { signal, streamId, values: { fastifyRequest: request } }), streamOptions, true)
+      schema: {
+        ...schema,
+        [method === 'GET' ? 'querystring' : 'body']: RequestType.schema,
+        response: twoStep === undefined ? responses : { ...acceptedResponse, 204: responses[204] },
+      },
+      async handler (request: FastifyRequest, reply: FastifyReply) {
+        const lastEventId = lastEventIdOf(request)
+        if (lastEventId !== undefined) return reconnect(reply, lastEventId)
+        const streamId = randomUUID()
+        const path = pathOf(request)
+        if (twoStep !== undefined) {
+          pending.add(streamId, scope, sourceOf(request), twoStep.claimTimeoutMs)
+          return reply.code(202).send({ streamId, url: `${path}/${streamId}` })
+        }
+        return startRun(reply, sourceOf(request), { ...streamOptions, streamId }, defaults, open, true, routeResume(`${path}/<id>`))
+      },
+    })
+    if (resume === undefined) return this
+
+    const streamSchema = { ...schema, params: withStreamId(schema?.params) }
+    const { bodyLimit: _bodyLimit, preValidation: _preValidation, ...companionOptions } = routeOptions
+    if (twoStep !== undefined) {
+      this.route({
+        ...companionOptions,
+        onRequest: hooks(takeLastEventId, routeOptions.onRequest),
+        method: 'GET',
+        url: streamUrl,
+        schema: { ...streamSchema, response: { ...responses, ...notFoundResponse } },
+        async handler (request: FastifyRequest, reply: FastifyReply) {
+          const { streamId } = request.params as StreamParams
+          const lastEventId = lastEventIdOf(request)
+          if (lastEventId !== undefined) return reconnect(reply, lastEventId, streamId)
+          const source = pending.claim(streamId, scope)
+          if (source !== undefined) {
+            return startRun(reply, source, { ...streamOptions, streamId }, defaults, open, true, routeResume(pathOf(request)))
+          }
+          // A second reader of a claimed stream starts from its first frame.
+          return resumeFrom(reply, streamId, -1, true)
+        },
+      })
+    }
+    this.route({
+      ...companionOptions,
+      method: 'DELETE',
+      url: streamUrl,
+      schema: {
+        ...streamSchema,
+        response: {
+          204: { description: 'Cancelled: the handler is aborted; a connected client gets a FST_ERR_CQRS_STREAM_CANCELLED error frame.', type: 'null' },
+          ...notFoundResponse,
+        },
+      },
+      async handler (request: FastifyRequest, reply: FastifyReply) {
+        const { streamId } = request.params as StreamParams
+        const running = open.resumable(streamId, scope)
+        if (running !== undefined) running.terminate(new StreamCancelledError())
+        else if (!pending.drop(streamId, scope)) {
+          const stored = await open.store.read(streamId, Number.MAX_SAFE_INTEGER)
+          if (stored?.scope !== scope) throw new StreamNotFoundError(streamId)
+        }
+        return reply.code(204).send()
       },
     })
     return this

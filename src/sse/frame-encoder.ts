@@ -15,6 +15,8 @@ export interface FrameEncoderOptions<T> {
   readonly namedEvents?: boolean | undefined
   /** A `retry:` hint in the start frame, in ms. */
   readonly retryMs?: number | undefined
+  /** Where the client can `DELETE` a resumable stream, sent in the start frame. */
+  readonly cancelUrl?: string | undefined
 }
 
 function jsonStringify (item: unknown): string {
@@ -47,8 +49,12 @@ export class FrameEncoder<T> {
     this.#serialize = options.serialize ?? jsonStringify
     this.#untrusted = options.untrusted === true
     const retry = options.retryMs === undefined ? '' : `retry: ${Math.trunc(options.retryMs)}\n`
-    this.#startFrame = this.#frame('start', `{"type":"start","streamId":${JSON.stringify(options.streamId)}}`, retry)
+    const cancel = options.cancelUrl === undefined ? '' : `,"cancelUrl":${JSON.stringify(options.cancelUrl)}`
+    this.#startFrame = this.#frame('start', `{"type":"start","streamId":${JSON.stringify(options.streamId)}${cancel}}`, retry)
   }
+
+  /** The `seq` the next frame will carry. */
+  get nextSeq (): number { return this.#seq }
 
   start (): string { return this.#startFrame }
 

@@ -27,8 +27,9 @@ export function toPublicError (error: unknown): PublicError {
   return fallback
 }
 
-/** True for errors that should be logged as failures (not an abort or a shutdown). */
+/** True for errors that should be logged as failures (not an abort, a cancel or a shutdown). */
 export function isFailure (error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
-  return code !== 'FST_ERR_CQRS_STREAM_ABORTED' && code !== 'FST_ERR_CQRS_STREAM_SHUTDOWN'
+  return code !== 'FST_ERR_CQRS_STREAM_ABORTED' && code !== 'FST_ERR_CQRS_STREAM_SHUTDOWN' &&
+    code !== 'FST_ERR_CQRS_STREAM_CANCELLED'
 }

@@ -1,0 +1,258 @@
+import { StreamAbortedError } from '../errors.js'
+import type { StreamStore } from '../resume/stream-store.js'
+import { FrameEncoder, type FrameEncoderOptions } from './frame-encoder.js'
+import { isFailure, toPublicError } from './public-error.js'
+import type { SseConnection } from './sse-connection.js'
+
+/** Where the run reports failures it turned into `error` frames. */
+export interface RunLogger {
+  error (object: object, message: string): void
+  warn (object: object, message: string): void
+}
+
+/** What a source function gets: build the iterable with it. */
+export interface SourceContext {
+  /** Aborted when the client leaves (for good) or the stream is terminated. */
+  readonly signal: AbortSignal
+  /** The id in every frame's `id:` and in the start frame. */
+  readonly streamId: string
+}
+
+/** An async iterable, or a function that builds one from the stream's signal and id. */
+export type EventStreamSource<T> = AsyncIterable<T> | ((context: SourceContext) => AsyncIterable<T>)
+
+/** How a resumable run keeps its frames while the client is away. */
+export interface RunResume {
+  readonly store: StreamStore
+  readonly scope: string
+  readonly windowMs: number
+  readonly maxBufferedFrames: number
+}
+
+export interface StreamRunOptions<T> extends FrameEncoderOptions<T> {
+  readonly logger: RunLogger
+  /** Set for a resumable stream. */
+  readonly resume?: RunResume | undefined
+  /** Called once the run has ended, whichever way. */
+  readonly onEnd?: ((run: StreamRun<T>) => void) | undefined
+}
+
+/** What `attach()` did with a reconnecting client. */
+export type AttachResult = 'attached' | 'unavailable'
+
+function reportRejection (promise: void | Promise<void>, logger: RunLogger): void {
+  promise?.then(undefined, (error: unknown) => {
+    logger.warn({ err: error }, 'fastify-cqrs-stream: the stream store failed; this stream cannot be resumed')
+  })
+}
+
+/**
+ * One execution of a source, written as SSE frames to the connection of the
+ * moment. The run pulls no item while that connection's buffer is full.
+ * Without `resume`, the client leaving aborts `signal` and returns the
+ * source. With `resume`, frames are also kept in the store; when the client
+ * leaves the run goes on for `windowMs` (at most `maxBufferedFrames` frames)
+ * waiting for a reconnect, and only then aborts.
+ */
+export class StreamRun<T> {
+  readonly #encoder: FrameEncoder<T>
+  readonly #controller = new AbortController()
+  readonly #options: StreamRunOptions<T>
+  readonly #resume: RunResume | undefined
+  #sink: SseConnection | undefined
+  #iterator: AsyncIterator<T> | undefined
+  #ended = false
+  #framesWhileAway = 0
+  #window: NodeJS.Timeout | undefined
+  #resolveDone: (() => void) | undefined
+  readonly #done: Promise<void>
+
+  constructor (options: StreamRunOptions<T>) {
+    this.#options = options
+    this.#resume = options.resume
+    this.#encoder = new FrameEncoder(options)
+    this.#done = new Promise((resolve) => { this.#resolveDone = resolve })
+  }
+
+  get streamId (): string { return this.#options.streamId }
+
+  /** The scope a reconnect must come from (resumable runs only). */
+  get scope (): string | undefined { return this.#resume?.scope }
+
+  /** Resolves when the run has ended and its connection (if any) is closed. */
+  get done (): Promise<void> { return this.#done }
+
+  /** Sends the start frame on `connection` and pumps `source` until it ends. */
+  start (connection: SseConnection, source: EventStreamSource<T>): void {
+    if (!connection.open()) {
+      // The client left before the stream began: run nothing.
+      this.#end(undefined, undefined)
+      return
+    }
+    this.#sink = connection
+    if (this.#resume !== undefined) {
+      reportRejection(this.#resume.store.open(this.streamId, { scope: this.#resume.scope, maxFrames: this.#resume.maxBufferedFrames }), this.#options.logger)
+    }
+    this.#emit(this.#encoder.start())
+    connection.flush()
+    try {
+      const iterable = typeof source === 'function' ? source({ signal: this.#controller.signal, streamId: this.streamId }) : source
+      this.#iterator = iterable[Symbol.asyncIterator]()
+    } catch (error) {
+      this.#fail(error)
+      return
+    }
+    this.#pump()
+  }
+
+  /**
+   * Moves the run to a reconnecting client that has seen every frame up to
+   * `afterSeq`: replays the kept frames after it and goes on live. A client
+   * already attached is dropped. 'unavailable' (nothing sent) when the
+   * frames after `afterSeq` are no longer all kept, or `afterSeq` was never
+   * sent: the caller answers 204.
+   */
+  async attach (connection: SseConnection, afterSeq: number): Promise<AttachResult> {
+    const store = this.#resume!.store
+    if (afterSeq >= this.#encoder.nextSeq) return 'unavailable'
+    // A store may answer asynchronously while new frames come in: read until
+    // caught up, then send and switch to live frames within the same tick.
+    let missed = ''
+    let seen = afterSeq
+    while (seen < this.#encoder.nextSeq - 1) {
+      const stored = await store.read(this.streamId, seen)
+      const first = stored?.frames[0]
+      if (first === undefined || first.seq !== seen + 1) return 'unavailable'
+      for (const frame of stored!.frames) {
+        if (frame.seq === seen + 1) {
+          missed += frame.text
+          seen = frame.seq
+        }
+      }
+    }
+    if (!connection.open()) return 'attached'
+    if (this.#ended) {
+      // It ended while the store was read: `missed` holds its last frame.
+      connection.end(missed)
+      return 'attached'
+    }
+    // Without missed frames the headers go now: the client should not wait for the next frame to see the stream is back.
+    if (missed === '') connection.flushHeaders()
+    else connection.push(missed)
+    const previous = this.#sink
+    this.#sink = connection
+    previous?.end()
+    clearTimeout(this.#window)
+    this.#framesWhileAway = 0
+    return 'attached'
+  }
+
+  /**
+   * Ends the run now with an `error` frame carrying `reason` (a shutdown, a
+   * cancel), aborts the signal and returns the source. A client that has not
+   * read that frame within `graceMs` is disconnected.
+   */
+  terminate (reason: unknown, graceMs?: number): void {
+    if (this.#ended) return
+    const sink = this.#sink
+    const frame = this.#encoder.error(toPublicError(reason))
+    this.#end(frame, reason)
+    sink?.endWithin(frame, graceMs)
+  }
+
+  async #pump (): Promise<void> {
+    const iterator = this.#iterator!
+    const encoder = this.#encoder
+    try {
+      for (;;) {
+        const sink = this.#sink
+        if (sink !== undefined && sink.blocked) await sink.writable()
+        if (this.#ended) return
+        const result = await iterator.next()
+        if (this.#ended) return
+        if (result.done === true) break
+        this.#emit(encoder.progress(result.value))
+      }
+    } catch (error) {
+      this.#fail(error)
+      return
+    }
+    const frame = encoder.complete()
+    const sink = this.#sink
+    this.#end(frame, undefined)
+    sink?.end(frame)
+  }
+
+  #fail (error: unknown): void {
+    if (this.#ended) return
+    if (isFailure(error)) this.#options.logger.error({ err: error }, 'fastify-cqrs-stream: stream failed')
+    const frame = this.#encoder.error(toPublicError(error))
+    const sink = this.#sink
+    this.#end(frame, error)
+    sink?.end(frame)
+  }
+
+  // Hot path: one frame to the store (when resumable) and to the client.
+  #emit (frame: string): void {
+    const resume = this.#resume
+    if (resume !== undefined) {
+      reportRejection(resume.store.append(this.streamId, { seq: this.#encoder.nextSeq - 1, text: frame }), this.#options.logger)
+      if (this.#sink === undefined && ++this.#framesWhileAway >= resume.maxBufferedFrames) {
+        // The client can no longer get every frame it missed.
+        this.#end(undefined, new StreamAbortedError())
+        return
+      }
+    }
+    this.#sink?.push(frame)
+  }
+
+  /** The connection is gone: abort, or with resume wait `windowMs` for a reconnect. */
+  // Only the current connection can be lost: a replaced or finished one was
+  // ended first, and an ended connection reports nothing.
+  readonly lost = (): void => {
+    this.#sink = undefined
+    const resume = this.#resume
+    if (resume === undefined) {
+      this.#end(undefined, new StreamAbortedError())
+      return
+    }
+    this.#framesWhileAway = 0
+    this.#window = setTimeout(() => { this.#end(undefined, new StreamAbortedError()) }, resume.windowMs)
+    this.#window.unref()
+  }
+
+  /**
+   * Marks the run ended once: keeps or drops its log, aborts the signal and
+   * returns the source when it ends early (`reason`). The caller writes
+   * `lastFrame` to the connection; without one there is no connection (the
+   * client left).
+   */
+  // Callers check #ended first: every way here happens once.
+  #end (lastFrame: string | undefined, reason: unknown): void {
+    this.#ended = true
+    clearTimeout(this.#window)
+    const resume = this.#resume
+    if (resume !== undefined) {
+      if (lastFrame === undefined) {
+        reportRejection(resume.store.delete(this.streamId), this.#options.logger)
+      } else {
+        const { store } = resume
+        reportRejection(store.append(this.streamId, { seq: this.#encoder.nextSeq - 1, text: lastFrame }), this.#options.logger)
+        reportRejection(store.end(this.streamId, resume.windowMs), this.#options.logger)
+      }
+    }
+    if (reason !== undefined) {
+      this.#controller.abort(reason)
+      // Eagerly stop the source; a mediator stream aborts its handler at once.
+      this.#iterator?.return?.()?.then(undefined, (error: unknown) => {
+        this.#options.logger.error({ err: error }, 'fastify-cqrs-stream: the source threw while being stopped')
+      })
+    }
+    this.#options.onEnd?.(this)
+    // Checked after the caller wrote the last frame, so `done` waits for it.
+    queueMicrotask(() => {
+      if (this.#sink === undefined) this.#resolveDone!()
+      else this.#sink.done.then(this.#resolveDone)
+    })
+  }
+}
