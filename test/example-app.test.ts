@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../example-app/app.js'
+import { OrderService } from '../example-app/services.js'
 import { InMemoryMessageBroker } from '../src/index.js'
 
 // The example app (`npm start`) as its users see it: whole SSE frames over
@@ -132,7 +133,7 @@ t.test('an invalid command is rejected with 400 before any stream starts', async
   t.equal(broker.messages.length, 0, 'no handler ran')
 })
 
-t.test('GET / serves the demo page that consumes the GET route with EventSource', async (t) => {
+t.test('GET / serves the demo page, which streams the GET route with the typed client', async (t) => {
   const app = await buildApp({ orderDelayMs: 1 })
   t.teardown(() => app.close())
 
@@ -141,8 +142,59 @@ t.test('GET / serves the demo page that consumes the GET route with EventSource'
   t.equal(res.statusCode, 200)
   t.equal(res.headers['content-type'], 'text/html; charset=utf-8')
   t.match(res.body, /^<!doctype html>/)
-  t.match(res.body, "new EventSource('/orders/process?orderIds=a&orderIds=b&orderIds=c')")
-  t.match(res.body, 'source.close()')
+  t.match(res.body, "import { streamCommand } from '/client/index.js'")
+  t.match(res.body, "streamCommand('/orders/process?' + query, {")
+  for (const testId of ['order-ids', 'start', 'cancel', 'progress', 'progress-text', 'status', 'reconnecting', 'error', 'results']) {
+    t.match(res.body, `data-testid="${testId}"`, testId)
+  }
+  t.match(res.body, 'value="a,b,c,d,e,f,g,h"', 'the default order ids')
+})
+
+t.test('GET /client/<file>.js serves the client as browser JavaScript, every import included', async (t) => {
+  const app = await buildApp({ orderDelayMs: 1 })
+  t.teardown(() => app.close())
+
+  const seen = new Set<string>()
+  const pending = ['index.js']
+  while (pending.length > 0) {
+    const file = pending.pop()!
+    seen.add(file)
+    const res = await app.inject({ method: 'GET', url: `/client/${file}` })
+    t.equal(res.statusCode, 200, file)
+    t.equal(res.headers['content-type'], 'text/javascript; charset=utf-8', file)
+    t.notMatch(res.body, /\binterface\b|\bimport type\b|\bexport type\b|: string\b/, `${file} holds no TypeScript`)
+    for (const [, specifier] of res.body.matchAll(/\bfrom '([^']+)'/g)) {
+      t.match(specifier, /^\.\/[\w-]+\.js$/, `${file} imports ${specifier!}`)
+      const imported = specifier!.slice(2)
+      if (!seen.has(imported) && !pending.includes(imported)) pending.push(imported)
+    }
+  }
+  t.ok(seen.has('stream-command.js') && seen.has('sse-line-parser.js'), [...seen].join(', '))
+  const index = await app.inject({ method: 'GET', url: '/client/index.js' })
+  t.match(index.body, /export \{ streamCommand \} from '\.\/stream-command\.js'/)
+
+  const missing = await app.inject({ method: 'GET', url: '/client/nope.js' })
+  t.equal(missing.statusCode, 404)
+  t.equal(missing.json().message, 'Route GET:/client/nope.js not found')
+})
+
+t.test('options: an order service of the caller\'s, and a retry hint for EventSource', async (t) => {
+  const orders = new OrderService({ orderDelayMs: 1 })
+  const processed: string[] = []
+  const spy = Object.assign(orders, {
+    process: (orderId: string, context: { signal: AbortSignal }) => {
+      processed.push(orderId)
+      return OrderService.prototype.process.call(orders, orderId, context)
+    },
+  })
+  const app = await buildApp({ orderDelayMs: 60_000, orders: spy, retryMs: 250 })
+  t.teardown(() => app.close())
+
+  const res = await app.inject({ method: 'GET', url: '/orders/process?orderIds=a&orderIds=b' })
+  const { frames } = parseFrames(res.body.replace(/^retry: 250\n/m, ''))
+  t.same(frames.map((frame) => frame.data.type), ['start', 'progress', 'progress', 'complete'], 'the 1 ms service, not a 60 s one')
+  t.same(processed, ['a', 'b'])
+  t.match(res.body, /^id: [^\n]+:0\nretry: 250\ndata: /, 'the start frame carries the hint')
 })
 
 t.test('a client that leaves stops the order in progress at once (signal-aware delay)', async (t) => {

@@ -70,6 +70,17 @@ t.test('npm run build compiles src/ into dist/ and checks the pack', async (t) =
     t.ok(builtPaths.includes(`${base}.d.ts`), `dist/${base}.d.ts`)
   }
   t.notOk(built.some((path) => path.endsWith('.map')), 'no source maps (their sources are not shipped)')
+
+  // The client is served to browsers as is: plain ESM that imports only its own files.
+  const clientFiles = builtPaths.filter((path) => path.startsWith('client/') && path.endsWith('.js'))
+  t.ok(clientFiles.includes('client/index.js'), 'dist/client/index.js')
+  for (const file of clientFiles) {
+    const code = await readFile(join(pkgDir, 'dist', file), 'utf8')
+    // Import and export statements start their line in tsc's output; JSDoc examples do not.
+    const specifiers = [...code.matchAll(/^(?:(?:import|export)\b[^'"\n]*\bfrom|import)\s*['"]([^'"]+)['"]/gm)].map((match) => match[1])
+    if (file === 'client/index.js') t.ok(specifiers.includes('./stream-command.js'), 'the imports are found')
+    t.same(specifiers.filter((specifier) => !/^\.\/[\w-]+\.js$/.test(specifier!)), [], `dist/${file} imports only ./<file>.js`)
+  }
 })
 
 let tarball = ''
@@ -94,6 +105,7 @@ t.test('package.json: types-first exports, fastify as a peer, no side effects', 
   const dot = manifest.exports['.'] as Record<string, string>
   t.same(Object.keys(dot), ['types', 'default'], 'types first')
   t.same(dot, { types: './dist/index.d.ts', default: './dist/index.js' })
+  t.same(manifest.exports['./client'], { types: './dist/client/index.d.ts', default: './dist/client/index.js' }, 'the client subpath, types first')
   t.equal(manifest.peerDependencies.fastify, '^5.0.0')
   t.notOk('fastify' in manifest.dependencies, 'fastify is a peer, not a dependency')
   t.equal(manifest.peerDependencies['@sinclair/typebox'], '^0.34.0', 'TypeBox is a peer: the app and the package must share one copy for the schema types to match')
@@ -125,6 +137,7 @@ import { createRequire } from 'node:module'
 import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import fastifyCqrsStreamDefault, { fastifyCqrsStream, Request, StreamingRequestHandler } from 'fastify-cqrs-stream'
+import { streamCommand, StreamCommandError } from 'fastify-cqrs-stream/client'
 
 const require = createRequire(import.meta.url)
 const required = require('fastify-cqrs-stream')
@@ -136,6 +149,10 @@ const app = Fastify()
 await app.register(fastifyCqrsStreamDefault, { requests: (map) => map.bind(Tick, TickHandler) })
 app.streamRoute({ method: 'POST', url: '/ticks', request: Tick })
 const response = await app.inject({ method: 'POST', url: '/ticks', payload: { count: 2 } })
+const base = await app.listen({ port: 0, host: '127.0.0.1' })
+const clientFrames = []
+for await (const frame of streamCommand(base + '/ticks', { body: { count: 1 } })) clientFrames.push(frame.type)
+const clientError = await streamCommand(base + '/ticks', { body: { count: 'x' } }).next().catch((error) => error)
 await app.close()
 console.log(JSON.stringify({
   same: fastifyCqrsStreamDefault === fastifyCqrsStream,
@@ -144,6 +161,9 @@ console.log(JSON.stringify({
   version: require('fastify-cqrs-stream/package.json').version,
   status: response.statusCode,
   contentType: response.headers['content-type'],
+  clientResolved: import.meta.resolve('fastify-cqrs-stream/client'),
+  clientFrames,
+  clientError: clientError instanceof StreamCommandError && clientError.code + ' ' + clientError.statusCode,
   frames: response.body.split('\\n').filter((line) => line.startsWith('data: ')).map((line) => JSON.parse(line.slice(6))),
 }))
 `)
@@ -156,6 +176,9 @@ console.log(JSON.stringify({
     t.match(result.contentType, /^text\/event-stream/)
     t.match(result.frames, [{ type: 'start' }, { type: 'progress', data: { n: 0 } }, { type: 'progress', data: { n: 1 } }, { type: 'complete' }])
     t.equal((result.frames as unknown[]).length, 4)
+    t.match(result.clientResolved, /\/consumer\/node_modules\/fastify-cqrs-stream\/dist\/client\/index\.js$/)
+    t.same(result.clientFrames, ['start', 'progress', 'complete'], 'fastify-cqrs-stream/client streams the route')
+    t.equal(result.clientError, 'FST_ERR_VALIDATION 400', 'and throws its coded errors')
   })
 
   t.test('the type tests compile against the packed declarations', async (t) => {
@@ -163,7 +186,9 @@ console.log(JSON.stringify({
     await mkdir(types)
     for (const file of await readdir(join(root, 'test', 'types'))) {
       const text = await readFile(join(root, 'test', 'types', file), 'utf8')
-      const rewritten = text.replaceAll("from '../../src/index.js'", "from 'fastify-cqrs-stream'")
+      const rewritten = text
+        .replaceAll("from '../../src/index.js'", "from 'fastify-cqrs-stream'")
+        .replaceAll("from '../../src/client/index.js'", "from 'fastify-cqrs-stream/client'")
       if (file.endsWith('.test-d.ts')) t.not(rewritten, text, `${file} imports the package`)
       await writeFile(join(types, file), rewritten)
     }

@@ -200,6 +200,19 @@ t.test('DELETE <url>/:streamId cancels a resumable stream', async (t) => {
   t.equal(unknown.json().code, 'FST_ERR_CQRS_STREAM_NOT_FOUND')
 })
 
+t.test('a GET and a POST route on one url share the cancel route and their streams', async (t) => {
+  const { app, pacer } = await ticksApp(t)
+  app.streamRoute({ method: 'GET', url: '/ticks', request: TicksCommand, resume: true })
+  app.streamRoute({ method: 'POST', url: '/ticks', request: TicksCommand, resume: true })
+  const port = await listen(app)
+  pacer.hold()
+  const client = await openSse(port, '/ticks', { method: 'POST', body: JSON.stringify({ count: 2 }) })
+  const streamId = await streamIdOf(client)
+  t.equal((await app.inject({ method: 'DELETE', url: `/ticks/${streamId}` })).statusCode, 204)
+  await client.ended
+  await eventually(() => pacer.aborts === 1, 'the handler aborted')
+})
+
 t.test('a stream cancelled while its client is away tells the returning client', async (t) => {
   const { app, pacer } = await ticksApp(t)
   app.streamRoute({ method: 'GET', url: '/ticks', request: TicksCommand, resume: true })

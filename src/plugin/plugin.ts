@@ -32,7 +32,7 @@ async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptio
   const pending = new PendingStreams()
 
   app.decorate('mediator', mediator)
-  app.decorate('streamRoute', streamRouteDecorator({ mediator, open, pending, defaults }))
+  app.decorate('streamRoute', streamRouteDecorator({ mediator, open, pending, defaults, cancelRoutes: new Set() }))
   app.decorateReply('eventStream', function eventStream<T> (this: FastifyReply, source: EventStreamSource<T>, streamOptions: EventStreamOptions<T> = {}) {
     return startEventStream(this, source, streamOptions, defaults, open)
   })

@@ -40,6 +40,8 @@ export interface StreamServices {
   readonly open: OpenStreams
   readonly pending: PendingStreams
   readonly defaults: StreamDefaults
+  /** Scopes that already have their `DELETE <url>/:streamId` route. */
+  readonly cancelRoutes: Set<string>
 }
 
 type JsonSchema = Record<string, unknown>
@@ -70,7 +72,7 @@ function hooks (first: onRequestHookHandler, own: Hooks): Hooks {
 
 /** Builds the `app.streamRoute` decorator. */
 export function streamRouteDecorator (services: StreamServices) {
-  const { mediator, open, pending, defaults } = services
+  const { mediator, open, pending, defaults, cancelRoutes } = services
   return function streamRoute (this: FastifyInstance, options: StreamRouteOptions): FastifyInstance {
     if (typeof options !== 'object' || options === null) throw new InvalidRouteError('needs an options object')
     const {
@@ -163,6 +165,9 @@ export function streamRouteDecorator (services: StreamServices) {
         },
       })
     }
+    // A GET and a POST route on one url share their streams and this route.
+    if (cancelRoutes.has(scope)) return this
+    cancelRoutes.add(scope)
     this.route({
       ...companionOptions,
       method: 'DELETE',
