@@ -16,12 +16,13 @@ export interface BuildAppOptions {
   logger?: FastifyServerOptions['logger']
   /** The order service, e.g. a spy in tests. @default an OrderService taking `orderDelayMs` per order */
   orders?: OrderService
-  /** The plugin's `retryMs`: the reconnect delay sent to EventSource. @default none (the browser's own) */
+  /** The plugin's `retryMs`: the reconnect delay sent to EventSource. @default 1000 (resumable streams) */
   retryMs?: number
 }
 
 /**
- * Builds the orders demo: two streaming routes, a page that consumes one,
+ * Builds the orders demo: resumable streaming routes (GET, POST and a
+ * two-step POST), a page that consumes the GET one,
  * and the client the page imports, at /client/<file>.js.
  */
 export async function buildApp (options: BuildAppOptions): Promise<FastifyInstance> {
@@ -44,10 +45,17 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     retryMs: options.retryMs,
   })
 
+  // Resumable: a stream outlives a dropped connection for 30 s, and a
+  // reconnect with Last-Event-ID gets the frames it missed; DELETE
+  // /orders/process/<streamId> cancels it.
+  const resume = { windowMs: 30_000, maxBufferedFrames: 1000 }
   // The command from a JSON body: for fetch() and curl.
-  app.streamRoute({ method: 'POST', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult })
+  app.streamRoute({ method: 'POST', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult, resume })
   // The command from the query string: for EventSource, which can only GET.
-  app.streamRoute({ method: 'GET', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult })
+  app.streamRoute({ method: 'GET', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult, resume })
+  // Two steps: POST /orders answers 202 { streamId, url }; GET url streams it.
+  // For commands too big for a query string, or sent with an auth header.
+  app.streamRoute({ method: 'POST', url: '/orders', request: ProcessOrdersCommand, response: OrderProcessedResult, twoStep: true })
 
   app.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(indexPage))
 

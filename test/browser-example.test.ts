@@ -108,3 +108,44 @@ t.test('errors are shown: no order ids, and a command the server rejects', { ski
   // Chromium logs the failed EventSource request itself; nothing else.
   t.same(example.pageErrors.filter((text) => !/status of 400/.test(text)), [])
 })
+
+t.test('a socket dropped by the server mid-stream resumes: no second execution, no frame twice', { skip }, async (t) => {
+  let sockets: Array<{ destroy (): void }> = []
+  const example = await openExample(t, browser!, {
+    orderDelayMs: 250,
+    retryMs: 100,
+    beforeListen (app) {
+      app.addHook('onRequest', (request, _reply, done) => {
+        if (request.method === 'GET' && request.url.startsWith('/orders/process')) sockets.push(request.raw.socket)
+        done()
+      })
+    },
+  })
+  const { page } = example
+  await page.evaluate(`
+    window.progressSeen = []
+    new MutationObserver((records) => {
+      for (const record of records) for (const node of record.addedNodes) window.progressSeen.push(node.data)
+    }).observe(document.getElementById('progress-text'), { childList: true })
+  `)
+  await example.start('a,b,c,d,e,f')
+  await page.waitForFunction('Number(document.getElementById("progress").value) >= 2', undefined, { timeout: 10_000 })
+  // The server cuts the connection: what a proxy restart or a network blip does.
+  for (const socket of sockets) socket.destroy()
+  sockets = []
+  await page.locator('[data-testid=reconnecting]:not([hidden])').waitFor({ timeout: 10_000 })
+  await example.waitForState('complete')
+
+  const streams = example.streamRequests()
+  t.equal(streams.length, 2, 'one reconnect')
+  t.equal(streams[0]!.lastEventId, undefined)
+  t.match(streams[1]!.lastEventId, /^[0-9a-f-]{36}:\d+$/, 'the reconnect carried Last-Event-ID')
+  t.equal(example.orders.executions, 1, 'the command ran once')
+  t.same(example.orders.processed, ['a', 'b', 'c', 'd', 'e', 'f'])
+  const results = await page.getByTestId('results').locator('li').allTextContents()
+  t.same(results.map((text) => text.split(':')[0]), ['a', 'b', 'c', 'd', 'e', 'f'], 'every result once, in order')
+  t.same(await page.evaluate('window.progressSeen'), ['0 / 6', '1 / 6', '2 / 6', '3 / 6', '4 / 6', '5 / 6', '6 / 6'], 'the bar never went back or skipped')
+  t.equal(await page.getByTestId('reconnecting').isHidden(), true, 'the indicator is gone once resumed')
+  t.equal(await page.getByTestId('error').isHidden(), true)
+  t.same(example.pageErrors.filter((text) => !/ERR_(INCOMPLETE_CHUNKED_ENCODING|EMPTY_RESPONSE|CONNECTION)/.test(text)), [])
+})

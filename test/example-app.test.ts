@@ -15,7 +15,7 @@ interface Frame {
   data: Record<string, unknown>
 }
 
-/** Parses complete SSE frames (`id:` + one `data:` line each); returns the rest. */
+/** Parses complete SSE frames (`id:`, a `retry:` on start frames, one `data:` line); returns the rest. */
 function parseFrames (text: string): { frames: Frame[], rest: string } {
   const blocks = text.split('\n\n')
   const rest = blocks.pop() ?? ''
@@ -23,7 +23,8 @@ function parseFrames (text: string): { frames: Frame[], rest: string } {
     const lines = block.split('\n')
     const id = lines.find((line) => line.startsWith('id: '))?.slice(4)
     const data = lines.filter((line) => line.startsWith('data: ')).map((line) => line.slice(6)).join('\n')
-    if (id === undefined || lines.length !== 2) throw new Error(`unexpected frame: ${JSON.stringify(block)}`)
+    const expected = lines.some((line) => line.startsWith('retry: ')) ? 3 : 2
+    if (id === undefined || lines.length !== expected) throw new Error(`unexpected frame: ${JSON.stringify(block)}`)
     return { id, data: JSON.parse(data) as Record<string, unknown> }
   })
   return { frames, rest }
@@ -85,7 +86,8 @@ t.test('POST /orders/process streams start, one progress frame per order, comple
   const streamId = frames[0]!.data.streamId
   t.match(streamId, UUID)
   t.same(frames.map((frame) => frame.id), [0, 1, 2, 3].map((seq) => `${String(streamId)}:${seq}`))
-  t.same(frames[0]!.data, { type: 'start', streamId })
+  t.same(frames[0]!.data, { type: 'start', streamId, cancelUrl: `/orders/process/${String(streamId)}` })
+  t.match(res.body, /^id: [^\n]+:0\nretry: 1000\n/, 'resumable streams tell EventSource to come back after 1 s')
   t.match(frames[1]!.data, progressOf('a'))
   t.match(frames[2]!.data, progressOf('b'))
   t.same(Object.keys(frames[1]!.data.data as object), ['orderId', 'status', 'processedAt', 'itemsCount'])
@@ -197,7 +199,7 @@ t.test('options: an order service of the caller\'s, and a retry hint for EventSo
   t.match(res.body, /^id: [^\n]+:0\nretry: 250\ndata: /, 'the start frame carries the hint')
 })
 
-t.test('a client that leaves stops the order in progress at once (signal-aware delay)', async (t) => {
+t.test('a client that leaves can come back; its cancel URL stops the order in progress at once', async (t) => {
   const broker = new InMemoryMessageBroker()
   // Far longer than the test may take: the stream can only end early if the
   // delay honours the stream's abort signal.
@@ -213,13 +215,30 @@ t.test('a client that leaves stops the order in progress at once (signal-aware d
   t.equal(first.data.type, 'start')
   t.equal(app.mediator.openStreams, 1, 'order a is being processed')
   res.destroy()
+  await sleep(100)
+  t.equal(app.mediator.openStreams, 1, 'the resumable stream waits for its client')
 
+  const cancel = await app.inject({ method: 'DELETE', url: String(first.data.cancelUrl) })
+  t.equal(cancel.statusCode, 204)
   // The stream ends (handler returned, scope disposed) only once the handler has stopped.
   for (let waited = 0; app.mediator.openStreams > 0; waited += 5) {
-    if (waited > 10_000) throw new Error('the stream did not end after the client left')
+    if (waited > 10_000) throw new Error('the stream did not end after the cancel')
     await sleep(5)
   }
   t.same(broker.messages, [], 'no order was completed')
+})
+
+t.test('POST /orders accepts a command in two steps: 202, then GET its url', async (t) => {
+  const app = await buildApp({ orderDelayMs: 1 })
+  t.teardown(() => app.close())
+  const accepted = await app.inject({ method: 'POST', url: '/orders', payload: { orderIds: ['a', 'b'] } })
+  t.equal(accepted.statusCode, 202)
+  const { streamId, url } = accepted.json<{ streamId: string, url: string }>()
+  t.equal(url, `/orders/${streamId}`)
+  const res = await app.inject({ method: 'GET', url })
+  const { frames } = parseFrames(res.body)
+  t.same(frames.map((frame) => frame.data.type), ['start', 'progress', 'progress', 'complete'])
+  t.equal(frames[0]!.data.streamId, streamId)
 })
 
 t.test('app.close() ends an open stream with a shutdown error frame', async (t) => {
