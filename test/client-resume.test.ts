@@ -171,6 +171,15 @@ t.test('maxReconnects reconnects in a row without a new frame: FST_ERR_CQRS_STRE
   }
 })
 
+t.test('maxReconnects must be a non-negative integer', async (t) => {
+  for (const maxReconnects of [-1, 1.5, Number.NaN]) {
+    await t.rejects(collect(streamCommand('http://127.0.0.1:9/never', { maxReconnects })), {
+      code: 'FST_ERR_CQRS_STREAM_INVALID_OPTION',
+      message: `fastify-cqrs-stream: maxReconnects must be a non-negative integer, got ${String(maxReconnects)}.`,
+    })
+  }
+})
+
 t.test('a connection lost before the first frame is not retried: that could run the command twice', async (t) => {
   const { app, start, requests } = await clientApp(t)
   app.get('/empty', (_request, reply) => rawStream(reply, 'retry: 10\n', true))

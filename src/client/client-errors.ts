@@ -7,6 +7,8 @@ export const STREAM_LOST = 'FST_ERR_CQRS_STREAM_LOST'
 export const STREAM_HTTP = 'FST_ERR_CQRS_STREAM_HTTP'
 /** The event stream held a frame that is not one of this package's. */
 export const STREAM_PROTOCOL = 'FST_ERR_CQRS_STREAM_PROTOCOL'
+/** `streamCommand()` got an option it cannot use. */
+export const INVALID_OPTION = 'FST_ERR_CQRS_STREAM_INVALID_OPTION'
 
 /**
  * Where a {@link StreamCommandError} came from, besides its code and message.

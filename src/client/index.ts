@@ -5,5 +5,5 @@ export type { StreamFrame, StartFrame, ProgressFrame, CompleteFrame, ErrorFrame 
 export type { ReconnectInfo } from './stream-state.js'
 export type { EventSourceConstructor, EventSourceLike, EventSourceEventLike } from './event-source-connection.js'
 export {
-  StreamCommandError, STREAM_HTTP, STREAM_LOST, STREAM_PROTOCOL, type StreamCommandErrorOptions,
+  StreamCommandError, INVALID_OPTION, STREAM_HTTP, STREAM_LOST, STREAM_PROTOCOL, type StreamCommandErrorOptions,
 } from './client-errors.js'

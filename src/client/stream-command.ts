@@ -1,4 +1,4 @@
-import { STREAM_HTTP, StreamCommandError } from './client-errors.js'
+import { INVALID_OPTION, STREAM_HTTP, StreamCommandError } from './client-errors.js'
 import { eventSourceFrames, type EventSourceConstructor } from './event-source-connection.js'
 import { expectEventStream, fetchFrames, send, twoStepUrl, type StreamRequest } from './fetch-connection.js'
 import type { AnyFrame, StreamFrame } from './frames.js'
@@ -72,7 +72,10 @@ async function * connect<TResult> (
 }
 
 async function * run<TResult> (url: string | URL, options: StreamCommandOptions): AsyncGenerator<StreamFrame<TResult>, void, undefined> {
-  const { signal } = options
+  const { signal, maxReconnects = DEFAULT_MAX_RECONNECTS } = options
+  if (!Number.isInteger(maxReconnects) || maxReconnects < 0) {
+    throw new StreamCommandError(INVALID_OPTION, `fastify-cqrs-stream: maxReconnects must be a non-negative integer, got ${String(maxReconnects)}.`)
+  }
   signal?.throwIfAborted()
   const state: StreamState = {
     streamUrl: resolveUrl(url),
@@ -90,7 +93,7 @@ async function * run<TResult> (url: string | URL, options: StreamCommandOptions)
     state,
     signal: closer.signal,
     fetch: fetchImpl,
-    maxReconnects: options.maxReconnects ?? DEFAULT_MAX_RECONNECTS,
+    maxReconnects,
     onReconnecting: options.onReconnecting ?? ignore,
   }
   // Closing the connection is not enough for a resumable stream, which

@@ -5,7 +5,8 @@ import { Type } from '@sinclair/typebox'
 import { createContainer } from 'awilix'
 import fastifyCqrsStreamDefault, {
   fastifyCqrsStream, InMemoryMessageBroker, Request, Response, StreamingRequestHandler,
-  type FastifyCqrsStreamOptions, type StreamingRequestMediator, type StreamMiddleware,
+  InMemoryStreamStore, type FastifyCqrsStreamOptions, type ResumeSettings, type StoredStream, type StreamStore,
+  type StreamingRequestMediator, type StreamMiddleware, type TwoStepSettings,
 } from '../../src/index.js'
 import { expectAssignable, expectTrue, use, type Equal } from './expect.js'
 
@@ -96,6 +97,15 @@ export function decorators (app: FastifyInstance): void {
   // @ts-expect-error eventStream settings are typed
   app.streamRoute({ method: 'GET', url: '/ticks', request: Tick, eventStream: { namedEvents: 1 } })
 
+  // resume and twoStep: true or their settings.
+  app.streamRoute({ method: 'GET', url: '/r', request: Tick, resume: true })
+  app.streamRoute({ method: 'GET', url: '/r2', request: Tick, resume: { windowMs: 10_000, maxBufferedFrames: 100 } satisfies ResumeSettings })
+  app.streamRoute({ method: 'POST', url: '/t', request: Tick, twoStep: { claimTimeoutMs: 5000 } satisfies TwoStepSettings, resume: { windowMs: 1 } })
+  // @ts-expect-error resume settings are typed
+  app.streamRoute({ method: 'GET', url: '/r3', request: Tick, resume: { windowMs: '30s' } })
+  // @ts-expect-error twoStep is true or settings
+  app.streamRoute({ method: 'POST', url: '/t2', request: Tick, twoStep: 'yes' })
+
   // reply.eventStream: an async iterable, or a function of { signal, streamId } building one.
   app.get('/iterable', (_request, reply) => {
     const replied = reply.eventStream(app.mediator.stream(new Tick({ count: 3 })))
@@ -106,7 +116,7 @@ export function decorators (app: FastifyInstance): void {
     expectTrue<Equal<typeof signal, AbortSignal>>()
     expectTrue<Equal<typeof streamId, string>>()
     for (let i = 0; i < 3 && !signal.aborted; i++) yield { tick: i, streamId }
-  }, { heartbeatMs: 5000, namedEvents: true, retryMs: 3000, streamId: request.id }))
+  }, { heartbeatMs: 5000, namedEvents: true, retryMs: 3000, streamId: request.id, restartOnReconnect: true }))
   app.get('/serialize', (_request, reply) => reply.eventStream(
     app.mediator.stream<Ticked>(new Tick({ count: 3 })),
     { serialize: (item) => `{"n":${item.n}}` }))
@@ -133,4 +143,21 @@ export function typeProvider (app: FastifyInstance): void {
   typed.post('/ticks/raw-wrong', { schema: { body: Ticked.schema } }, (request, reply) =>
     // @ts-expect-error a Ticked body is no Tick
     reply.eventStream(typed.mediator.stream(new Tick(request.body))))
+}
+
+// A StreamStore may answer synchronously (the in-memory one) or with promises (a shared one).
+export function streamStores (): void {
+  expectAssignable<StreamStore>(new InMemoryStreamStore())
+  const asyncStore: StreamStore = {
+    async open () {},
+    async append () {},
+    async read (): Promise<StoredStream | undefined> { return { scope: '/x', frames: [{ seq: 0, text: 'id: x:0\ndata: {}\n\n' }], ended: false } },
+    async end () {},
+    async delete () {},
+  }
+  expectAssignable<FastifyCqrsStreamOptions>({ streamStore: asyncStore })
+  // @ts-expect-error a store needs every method
+  expectAssignable<FastifyCqrsStreamOptions>({ streamStore: { open () {} } })
+  // @ts-expect-error frames carry their seq
+  expectAssignable<StoredStream>({ scope: '/x', frames: [{ text: '' }], ended: true })
 }
