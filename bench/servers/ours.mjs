@@ -1,0 +1,64 @@
+// Our variant: a Fastify app with fastify-cqrs-stream streaming the bench
+// workload through app.streamRoute. Event handlers are not bound (events off);
+// heartbeats keep the plugin default (on).
+// The plugin is loaded from dist/ (what npm ships; `npm run bench` builds it
+// first), or from src/ when BENCH_LIB=src (then run under `node --import tsx`,
+// whose transform makes src/ a little slower and larger than the build).
+// usage: node --expose-gc bench/servers/ours.mjs   (prints `ready <port>`)
+import { setTimeout as delay } from 'node:timers/promises'
+import Fastify from 'fastify'
+import { Type } from '@sinclair/typebox'
+import { cpuProbe, memProbe } from '../lib/probes.mjs'
+import { resultOf, resultSchema, stampedResult } from '../lib/workload.mjs'
+
+const lib = await import(process.env.BENCH_LIB === 'src' ? '../../src/index.ts' : '../../dist/index.js')
+const { default: fastifyCqrsStream, Request, Response, StreamingRequestHandler } = lib
+
+class StreamCommand extends Request(Type.Object({ n: Type.Integer({ minimum: 0 }) })) {}
+class LiveCommand extends Request(Type.Object({ n: Type.Integer({ minimum: 0 }), ms: Type.Integer({ minimum: 0 }) })) {}
+class IdleCommand extends Request(Type.Object({})) {}
+class OrderResult extends Response(resultSchema) {}
+
+/** Yields `n` results as fast as the client takes them. */
+class StreamHandler extends StreamingRequestHandler {
+  async * handle (command) {
+    for (let i = 0; i < command.n; i++) yield new OrderResult(resultOf(i))
+  }
+}
+
+/** Yields one time-stamped result every `ms`, `n` times. */
+class LiveHandler extends StreamingRequestHandler {
+  async * handle (command, { signal }) {
+    for (let i = 0; i < command.n; i++) {
+      await delay(command.ms, undefined, { signal })
+      yield new OrderResult(stampedResult())
+    }
+  }
+}
+
+/** Sends nothing after the start frame: waits until the client leaves. */
+class IdleHandler extends StreamingRequestHandler {
+  async * handle (_command, { signal }) {
+    await new Promise((resolve) => { signal.addEventListener('abort', resolve, { once: true }) })
+    yield * []
+  }
+}
+
+const app = Fastify({ logger: false })
+await app.register(fastifyCqrsStream, {
+  requests: (map) => map
+    .bind(StreamCommand, StreamHandler)
+    .bind(LiveCommand, LiveHandler)
+    .bind(IdleCommand, IdleHandler),
+})
+app.streamRoute({ method: 'GET', url: '/stream', request: StreamCommand, response: OrderResult })
+app.streamRoute({ method: 'GET', url: '/live', request: LiveCommand, response: OrderResult })
+app.streamRoute({ method: 'GET', url: '/idle', request: IdleCommand, response: OrderResult, eventStream: { heartbeatMs: 15_000 } })
+app.get('/cpu', async () => cpuProbe())
+app.get('/mem', async (request) => memProbe(request.query.gc === '1'))
+
+// A normal exit, so `node --cpu-prof` writes its profile when the harness stops us.
+process.on('SIGTERM', () => { process.exit(0) })
+
+await app.listen({ port: 0, host: '127.0.0.1', backlog: 4096 })
+console.log(`ready ${app.server.address().port}`)
