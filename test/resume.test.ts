@@ -235,7 +235,7 @@ t.test('app.close() aborts streams waiting for their client', async (t) => {
   pacer.hold()
   const first = await openSse(port, '/ticks?count=3')
   await streamIdOf(first)
-  await dropped(first)
+  await dropped(first, app)
   await app.close()
   t.equal(pacer.aborts, 1)
   t.equal(pacer.finished, 1)

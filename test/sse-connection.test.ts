@@ -13,7 +13,7 @@ t.test('end() twice sends the first last frame only, and reports no loss', async
   t.teardown(() => server.close())
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const response = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)
-  const connection = new SseConnection(await served.promise, { heartbeatMs: 0, headers: {}, onLost: (c) => lost.push(c) })
+  const connection = new SseConnection(await served.promise, { heartbeatMs: 0, headers: {}, owner: { connectionLost: (c) => { lost.push(c) } } })
   t.equal(connection.open(), true)
   connection.push('data: 1\n\n')
   connection.end('data: last\n\n')

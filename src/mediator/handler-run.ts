@@ -13,7 +13,7 @@ export async function * handlerRun (
   handler: StreamingRequestHandler,
   request: RequestMessage,
   context: StreamContext,
-  dispatch: (events: Event[]) => Promise<void>
+  target: { dispatchEvents (events: Event[]): Promise<void> }
 ): AsyncGenerator<unknown, void, undefined> {
   const iterator = handler.handle(request, context)[Symbol.asyncIterator]()
   let finished = false
@@ -29,7 +29,7 @@ export async function * handlerRun (
       }
       finished = result.done === true
       const events = handler.takeEvents()
-      if (events !== undefined) await dispatch(events)
+      if (events !== undefined) await target.dispatchEvents(events)
       if (finished) return
       yield result.value
     }

@@ -109,7 +109,7 @@ export function startRun<T> (
   const connection = new SseConnection(reply.raw, {
     heartbeatMs: options.heartbeatMs ?? defaults.heartbeatMs,
     headers: reply.getHeaders() as Record<string, string>,
-    onLost: stream.lost,
+    owner: stream,
   })
   reply.hijack()
   open.add(stream as StreamRun<unknown>)

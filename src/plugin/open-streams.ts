@@ -40,7 +40,7 @@ export class OpenStreams {
     const done: Promise<void>[] = []
     for (const run of this.#runs) {
       run.terminate(reason, graceMs)
-      done.push(run.done)
+      done.push(run.closed)
     }
     return Promise.all(done)
   }

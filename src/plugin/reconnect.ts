@@ -44,7 +44,7 @@ export function resumeStream (
   const connection = new SseConnection(reply.raw, {
     heartbeatMs,
     headers: reply.getHeaders() as Record<string, string>,
-    onLost: running.lost,
+    owner: running,
     onOpen: () => { reply.hijack() },
   })
   return running.attach(connection, afterSeq)

@@ -99,7 +99,9 @@ export function streamRouteDecorator (services: StreamServices) {
 
     const sourceOf = (request: FastifyRequest): EventStreamSource<unknown> => {
       const command = new RequestType(method === 'GET' ? request.query as never : request.body as never)
-      return ({ signal, streamId }) => mediator.stream(command, { signal, streamId, values: { fastifyRequest: request } })
+      // No signal: the run stops a mediator stream directly (terminate), so
+      // one AbortController per stream is enough.
+      return ({ streamId }) => mediator.stream(command, { streamId, values: { fastifyRequest: request } })
     }
 
     /** A request with `Last-Event-ID`: resumed when the route is resumable and it can be done exactly, else 204. */

@@ -30,33 +30,42 @@ function jsonStringify (item: unknown): string {
  * built once per stream; JSON output never holds a raw CR or LF, so only a
  * caller's own serialiser pays for a line-break check.
  */
+// Shared by every stream: only the id line differs between streams.
+const PROGRESS_HEAD = '\ndata: {"type":"progress","data":'
+const NAMED_PROGRESS_HEAD = '\nevent: progress\ndata: {"type":"progress","data":'
+
 export class FrameEncoder<T> {
-  #seq = 0
+  // 0 is the start frame's.
+  #seq = 1
+  readonly #options: FrameEncoderOptions<T>
   readonly #idPrefix: string
   readonly #progressHead: string
   readonly #serialize: Serializer<T>
   readonly #untrusted: boolean
   readonly #named: boolean
-  readonly #startFrame: string
 
   constructor (options: FrameEncoderOptions<T>) {
     if (typeof options.streamId !== 'string' || !isSafeFieldValue(options.streamId)) {
       throw new InvalidOptionError('streamId', 'must be a string without CR, LF or NUL')
     }
+    this.#options = options
     this.#idPrefix = `id: ${options.streamId}:`
     this.#named = options.namedEvents === true
-    this.#progressHead = `\n${this.#named ? 'event: progress\n' : ''}data: {"type":"progress","data":`
+    this.#progressHead = this.#named ? NAMED_PROGRESS_HEAD : PROGRESS_HEAD
     this.#serialize = options.serialize ?? jsonStringify
     this.#untrusted = options.untrusted === true
-    const retry = options.retryMs === undefined ? '' : `retry: ${Math.trunc(options.retryMs)}\n`
-    const cancel = options.cancelUrl === undefined ? '' : `,"cancelUrl":${JSON.stringify(options.cancelUrl)}`
-    this.#startFrame = this.#frame('start', `{"type":"start","streamId":${JSON.stringify(options.streamId)}${cancel}}`, retry)
   }
 
   /** The `seq` the next frame will carry. */
   get nextSeq (): number { return this.#seq }
 
-  start (): string { return this.#startFrame }
+  /** The first frame; built when sent, so a running stream does not keep it. */
+  start (): string {
+    const { streamId, retryMs, cancelUrl } = this.#options
+    const retry = retryMs === undefined ? '' : `retry: ${Math.trunc(retryMs)}\n`
+    const cancel = cancelUrl === undefined ? '' : `,"cancelUrl":${JSON.stringify(cancelUrl)}`
+    return this.#frame(0, 'start', `{"type":"start","streamId":${JSON.stringify(streamId)}${cancel}}`, retry)
+  }
 
   progress (item: T): string {
     let json: string
@@ -69,13 +78,13 @@ export class FrameEncoder<T> {
     return this.#idPrefix + this.#seq++ + this.#progressHead + json + '}\n\n'
   }
 
-  complete (): string { return this.#frame('complete', '{"type":"complete"}', '') }
+  complete (): string { return this.#frame(this.#seq++, 'complete', '{"type":"complete"}', '') }
 
   error (error: PublicError): string {
-    return this.#frame('error', JSON.stringify({ type: 'error', error: { code: error.code, message: error.message } }), '')
+    return this.#frame(this.#seq++, 'error', JSON.stringify({ type: 'error', error: { code: error.code, message: error.message } }), '')
   }
 
-  #frame (name: string, json: string, extra: string): string {
-    return `${this.#idPrefix}${this.#seq++}\n${this.#named ? `event: ${name}\n` : ''}${extra}${encodeData(json)}\n`
+  #frame (seq: number, name: string, json: string, extra: string): string {
+    return `${this.#idPrefix}${seq}\n${this.#named ? `event: ${name}\n` : ''}${extra}${encodeData(json)}\n`
   }
 }

@@ -5,19 +5,24 @@ import { HEARTBEAT } from './frame.js'
 /** The response object a connection writes to: Node's HTTP/1 or HTTP/2 response. */
 export type RawResponse = ServerResponse | Http2ServerResponse
 
+/** Who writes to a connection, and is told when its client leaves. */
+export interface ConnectionOwner {
+  connectionLost (connection: SseConnection): void
+}
+
 export interface SseConnectionOptions {
   /** Ms of silence before a `:` comment is sent; 0 turns heartbeats off. */
   readonly heartbeatMs: number
   /** Response headers besides the SSE ones. */
   readonly headers: Record<string, string | number | readonly string[]>
-  /** The response closed before `end()`: the client left. */
-  readonly onLost: (connection: SseConnection) => void
+  /** Told when the response closes before `end()`: the client left. */
+  readonly owner: ConnectionOwner
   /** Called just before the headers are sent. */
   readonly onOpen?: (() => void) | undefined
 }
 
-// About one socket high-water mark: frames produced in the same tick are
-// joined into writes of this size instead of a syscall each.
+// About one socket high-water mark: frames produced in the same turn of the
+// event loop are joined into writes of this size instead of a syscall each.
 const FLUSH_BYTES = 16 * 1024
 
 const SSE_HEADERS = {
@@ -32,6 +37,16 @@ export function sendEventStream (res: RawResponse, headers: SseConnectionOptions
   response.writeHead(200, { ...headers, ...SSE_HEADERS })
   response.end(body)
 }
+
+// The connection of a response, for the listeners below: shared functions
+// instead of closures per connection keep an idle stream small.
+const kConnection = Symbol('fastify-cqrs-stream.connection')
+type ResponseWithConnection = ServerResponse & { [kConnection]: SseConnection }
+
+function onDrain (this: ResponseWithConnection): void { this[kConnection].responseDrained() }
+function onClose (this: ResponseWithConnection): void { this[kConnection].responseClosed() }
+function flushTick (connection: SseConnection): void { connection.flushTick() }
+function beat (connection: SseConnection): void { connection.beat() }
 
 /**
  * One SSE response: headers, coalesced writes, backpressure and heartbeat.
@@ -48,17 +63,20 @@ export class SseConnection {
   #wake: (() => void) | undefined
   #ended = false
   #heartbeat: NodeJS.Timeout | undefined
-  #resolveDone: (() => void) | undefined
-  readonly #done: Promise<void>
+  #closed = false
+  #closeWaiters: Array<() => void> | undefined
 
   constructor (res: RawResponse, options: SseConnectionOptions) {
     this.#res = res as ServerResponse
     this.#options = options
-    this.#done = new Promise((resolve) => { this.#resolveDone = resolve })
   }
 
   /** Resolves when the response is closed: sent in full, or the connection gone. */
-  get done (): Promise<void> { return this.#done }
+  get done (): Promise<void> {
+    // Made on demand (at shutdown): an idle connection holds no promise for it.
+    if (this.#closed) return Promise.resolve()
+    return new Promise((resolve) => { (this.#closeWaiters ??= []).push(resolve) })
+  }
 
   /** True while the socket's buffer is full: wait for `writable()` before producing more. */
   get blocked (): boolean { return this.#blocked }
@@ -68,15 +86,16 @@ export class SseConnection {
     const res = this.#res
     if (res.destroyed || res.writableEnded) {
       this.#ended = true
-      this.#resolveDone!()
+      this.#closed = true
       return false
     }
     this.#options.onOpen?.()
-    res.on('close', this.#onClose)
-    res.on('drain', this.#onDrain)
+    ;(res as ResponseWithConnection)[kConnection] = this
+    res.on('close', onClose)
+    res.on('drain', onDrain)
     res.writeHead(200, { ...this.#options.headers, ...SSE_HEADERS })
     if (this.#options.heartbeatMs > 0) {
-      this.#heartbeat = setTimeout(this.#beat, this.#options.heartbeatMs)
+      this.#heartbeat = setTimeout(beat, this.#options.heartbeatMs, this)
       this.#heartbeat.unref()
     }
     return true
@@ -87,13 +106,17 @@ export class SseConnection {
     if (!this.#ended) this.#res.flushHeaders()
   }
 
-  /** Queues a frame; frames queued in one tick go out in one write. */
+  /**
+   * Queues a frame. Frames queued in one turn of the event loop go out in
+   * one write, flushed by `setImmediate`: after every promise chain of the
+   * turn, so a short stream (start, its items, complete) is a single write.
+   */
   push (frame: string): void {
     this.#buffer += frame
     if (this.#buffer.length >= FLUSH_BYTES) this.flush()
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true
-      process.nextTick(this.#flushTick)
+      setImmediate(flushTick, this)
     }
   }
 
@@ -136,7 +159,8 @@ export class SseConnection {
     res.once('close', () => { clearTimeout(timer) })
   }
 
-  readonly #flushTick = (): void => {
+  /** @internal the scheduled flush of `push()`. */
+  flushTick (): void {
     this.#flushScheduled = false
     this.flush()
   }
@@ -144,7 +168,8 @@ export class SseConnection {
   // Listens for the whole response: a write that fills the buffer may happen
   // in a flush tick while the source is still producing, and its `drain`
   // may come before anyone waits for it.
-  readonly #onDrain = (): void => {
+  /** @internal the response's `drain`. */
+  responseDrained (): void {
     this.#blocked = false
     this.#wakeUp()
   }
@@ -155,14 +180,18 @@ export class SseConnection {
     wake?.()
   }
 
-  // Cleared on end, so it never fires on an ended response.
-  readonly #beat = (): void => {
+  /** @internal the heartbeat timer; cleared on end, so it never fires on an ended response. */
+  beat (): void {
     if (!this.#blocked && this.#buffer === '') this.#res.write(HEARTBEAT)
     this.#heartbeat!.refresh()
   }
 
-  readonly #onClose = (): void => {
-    this.#resolveDone!()
+  /** @internal the response's `close`. */
+  responseClosed (): void {
+    this.#closed = true
+    const waiters = this.#closeWaiters
+    this.#closeWaiters = undefined
+    if (waiters !== undefined) for (const resolve of waiters) resolve()
     // 'close' after end() is the normal end, not a disconnect.
     if (this.#ended) return
     this.#ended = true
@@ -170,6 +199,6 @@ export class SseConnection {
     this.#buffer = ''
     this.#blocked = false
     this.#wakeUp()
-    this.#options.onLost(this)
+    this.#options.owner.connectionLost(this)
   }
 }

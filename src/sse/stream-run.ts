@@ -2,7 +2,8 @@ import { StreamAbortedError } from '../errors.js'
 import type { StreamStore } from '../resume/stream-store.js'
 import { FrameEncoder, type FrameEncoderOptions } from './frame-encoder.js'
 import { isFailure, toPublicError } from './public-error.js'
-import type { SseConnection } from './sse-connection.js'
+import type { ConnectionOwner, SseConnection } from './sse-connection.js'
+import { isTerminable, terminateSource } from './terminable.js'
 
 /** Where the run reports failures it turned into `error` frames. */
 export interface RunLogger {
@@ -61,9 +62,10 @@ function reportRejection (promise: void | Promise<void>, logger: RunLogger): voi
  * leaves the run goes on for `windowMs` (at most `maxBufferedFrames` frames)
  * waiting for a reconnect, and only then aborts.
  */
-export class StreamRun<T> {
+export class StreamRun<T> implements ConnectionOwner {
   readonly #encoder: FrameEncoder<T>
-  readonly #controller = new AbortController()
+  // Made when a source function reads `signal`: a mediator stream has its own.
+  #controller: AbortController | undefined
   readonly #options: StreamRunOptions<T>
   readonly #resume: RunResume | undefined
   #sink: SseConnection | undefined
@@ -71,14 +73,11 @@ export class StreamRun<T> {
   #ended = false
   #framesWhileAway = 0
   #window: NodeJS.Timeout | undefined
-  #resolveDone: (() => void) | undefined
-  readonly #done: Promise<void>
 
   constructor (options: StreamRunOptions<T>) {
     this.#options = options
     this.#resume = options.resume
     this.#encoder = new FrameEncoder(options)
-    this.#done = new Promise((resolve) => { this.#resolveDone = resolve })
   }
 
   get streamId (): string { return this.#options.streamId }
@@ -86,8 +85,13 @@ export class StreamRun<T> {
   /** The scope a reconnect must come from (resumable runs only). */
   get scope (): string | undefined { return this.#resume?.scope }
 
-  /** Resolves when the run has ended and its connection (if any) is closed. */
-  get done (): Promise<void> { return this.#done }
+  /**
+   * Resolves when the run's connection, if it has one, is closed: after
+   * `terminate()`, when the client has its last frame or was cut off.
+   */
+  get closed (): Promise<void> {
+    return this.#sink?.done ?? Promise.resolve()
+  }
 
   /** Sends the start frame on `connection` and pumps `source` until it ends. */
   start (connection: SseConnection, source: EventStreamSource<T>): void {
@@ -100,10 +104,10 @@ export class StreamRun<T> {
     if (this.#resume !== undefined) {
       reportRejection(this.#resume.store.open(this.streamId, { scope: this.#resume.scope, maxFrames: this.#resume.maxBufferedFrames }), this.#options.logger)
     }
+    // Sent with the first frames of the same tick: a short stream is one write.
     this.#emit(this.#encoder.start())
-    connection.flush()
     try {
-      const iterable = typeof source === 'function' ? source({ signal: this.#controller.signal, streamId: this.streamId }) : source
+      const iterable = typeof source === 'function' ? source(this.#sourceContext()) : source
       this.#iterator = iterable[Symbol.asyncIterator]()
     } catch (error) {
       this.#fail(error)
@@ -167,6 +171,14 @@ export class StreamRun<T> {
     sink?.endWithin(frame, graceMs)
   }
 
+  #sourceContext (): SourceContext {
+    const run = this
+    return {
+      streamId: this.streamId,
+      get signal () { return (run.#controller ??= new AbortController()).signal },
+    }
+  }
+
   async #pump (): Promise<void> {
     const iterator = this.#iterator!
     const encoder = this.#encoder
@@ -213,10 +225,12 @@ export class StreamRun<T> {
     this.#sink?.push(frame)
   }
 
-  /** The connection is gone: abort, or with resume wait `windowMs` for a reconnect. */
-  // Only the current connection can be lost: a replaced or finished one was
-  // ended first, and an ended connection reports nothing.
-  readonly lost = (): void => {
+  /**
+   * The connection is gone: abort, or with resume wait `windowMs` for a
+   * reconnect. Only the current connection can be lost: a replaced or
+   * finished one was ended first, and an ended connection reports nothing.
+   */
+  connectionLost (): void {
     this.#sink = undefined
     const resume = this.#resume
     if (resume === undefined) {
@@ -249,17 +263,14 @@ export class StreamRun<T> {
       }
     }
     if (reason !== undefined) {
-      this.#controller.abort(reason)
-      // Eagerly stop the source; a mediator stream aborts its handler at once.
-      this.#iterator?.return?.()?.then(undefined, (error: unknown) => {
+      this.#controller?.abort(reason)
+      // Eagerly stop the source; a mediator stream aborts its handler at once, with this reason.
+      const iterator = this.#iterator
+      const stopping = isTerminable(iterator) ? iterator[terminateSource](reason) : iterator?.return?.()
+      stopping?.then(undefined, (error: unknown) => {
         this.#options.logger.error({ err: error }, 'fastify-cqrs-stream: the source threw while being stopped')
       })
     }
     this.#options.onEnd?.(this)
-    // Checked after the caller wrote the last frame, so `done` waits for it.
-    queueMicrotask(() => {
-      if (this.#sink === undefined) this.#resolveDone!()
-      else this.#sink.done.then(this.#resolveDone)
-    })
   }
 }
