@@ -59,6 +59,7 @@ export class SseConnection {
   readonly #options: SseConnectionOptions
   #buffer = ''
   #flushScheduled = false
+  #wrote = false
   #blocked = false
   #wake: (() => void) | undefined
   #ended = false
@@ -107,16 +108,19 @@ export class SseConnection {
   }
 
   /**
-   * Queues a frame. Frames queued in one turn of the event loop go out in
-   * one write, flushed by `setImmediate`: after every promise chain of the
-   * turn, so a short stream (start, its items, complete) is a single write.
+   * Queues a frame; the frames of one tick go out in one write. The first
+   * write waits for `setImmediate`, after every promise chain of the turn,
+   * so a short stream (start, its items, complete) is a single write; later
+   * ones go at `nextTick`, so a live frame is not held behind other streams'
+   * timers.
    */
   push (frame: string): void {
     this.#buffer += frame
     if (this.#buffer.length >= FLUSH_BYTES) this.flush()
     else if (!this.#flushScheduled) {
       this.#flushScheduled = true
-      setImmediate(flushTick, this)
+      if (this.#wrote) process.nextTick(flushTick, this)
+      else setImmediate(flushTick, this)
     }
   }
 
@@ -124,6 +128,7 @@ export class SseConnection {
     if (this.#buffer === '' || this.#ended) return
     const chunk = this.#buffer
     this.#buffer = ''
+    this.#wrote = true
     if (!this.#res.write(chunk)) this.#blocked = true
     this.#heartbeat?.refresh()
   }
