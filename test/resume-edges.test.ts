@@ -2,16 +2,11 @@
 // that answer late, and clients that are gone before the resume is sent.
 import t from 'tap'
 import { frames, sseApp } from './fixtures/sse-app.js'
-import { deferred, eventually, listen, openSse, type SseClient } from './fixtures/sse-client.js'
+import { deferred, eventually, listen, openSse, startStreamId } from './fixtures/sse-client.js'
 import { TicksCommand, ticksApp } from './fixtures/ticks-app.js'
 import { InMemoryStreamStore, type StoredFrame, type StoredStream, type StreamLogOptions, type StreamStore } from '../src/index.js'
 
 const tick = (n: number): unknown => ({ type: 'progress', data: { n } })
-
-async function streamIdOf (client: SseClient): Promise<string> {
-  await client.until(() => client.parser.frames.length > 0, 'the start frame')
-  return (JSON.parse(client.parser.frames[0]!.data) as { streamId: string }).streamId
-}
 
 t.test('reply.eventStream: a reconnect gets 204 and the source never starts, unless restartOnReconnect', async (t) => {
   const { app } = await sseApp(t)
@@ -51,7 +46,7 @@ t.test('a repeated lastEventId parameter uses the first; a route with params res
   pacer.hold()
   pacer.release(1)
   const first = await openSse(port, '/tenants/acme/ticks?count=2')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   t.equal(JSON.parse(first.parser.frames[0]!.data).cancelUrl, `/tenants/acme/ticks/${streamId}`)
   await first.until(() => first.parser.frames.length === 2, 'one tick')
   first.destroy()
@@ -86,7 +81,7 @@ t.test('a stream that ends while the store is read is resumed to its end', async
   const port = await listen(app)
   pacer.hold()
   const first = await openSse(port, '/ticks?count=2')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   first.destroy()
   await first.ended.catch(() => {})
   pacer.release(1)
@@ -107,7 +102,7 @@ t.test('frames dropped while the store is read: 204 rather than a gap', async (t
   pacer.hold()
   pacer.release(1)
   const first = await openSse(port, '/ticks?count=5')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   await first.until(() => first.parser.frames.length === 2, 'one tick')
   const second = app.inject({ url: '/ticks?count=5', headers: { 'last-event-id': `${streamId}:0` } })
   await eventually(() => store.reads === 1, 'the read to start')
@@ -127,7 +122,7 @@ t.test('a stream whose frames were never stored cannot be resumed', async (t) =>
   pacer.hold()
   pacer.release(1)
   const first = await openSse(port, '/ticks?count=5')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   await first.until(() => first.parser.frames.length === 2, 'one tick')
   t.equal((await app.inject({ url: '/ticks?count=5', headers: { 'last-event-id': `${streamId}:0` } })).statusCode, 204)
   t.equal(first.parser.frames.length, 2, 'the connected client keeps its stream')
@@ -150,7 +145,7 @@ t.test('a reconnecting client that is gone before the resume is sent leaves the 
   const port = await listen(app)
   pacer.hold()
   const first = await openSse(port, '/ticks?count=5')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   first.destroy()
   await first.ended.catch(() => {})
   await t.rejects(openSse(port, '/ticks?count=5', { headers: { 'last-event-id': `${streamId}:0`, 'x-gone': '1' } }))

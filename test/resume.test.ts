@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { frames } from './fixtures/sse-app.js'
-import { eventually, listen, openSse, type SseClient } from './fixtures/sse-client.js'
+import { eventually, listen, openSse, startStreamId, type SseClient } from './fixtures/sse-client.js'
 import { TicksCommand, ticksApp } from './fixtures/ticks-app.js'
 import { InMemoryStreamStore, type StoredFrame } from '../src/index.js'
 
@@ -14,11 +14,6 @@ const COMPLETE = { type: 'complete' }
 /** The start frame of a resumable stream: a retry hint and its cancel url. */
 function resumableStart (streamId: string, base = '/ticks'): string {
   return `id: ${streamId}:0\nretry: 1000\ndata: ${JSON.stringify({ type: 'start', streamId, cancelUrl: `${base}/${streamId}` })}\n\n`
-}
-
-async function streamIdOf (client: SseClient): Promise<string> {
-  await client.until(() => client.parser.frames.length > 0, 'the start frame')
-  return (JSON.parse(client.parser.frames[0]!.data) as { streamId: string }).streamId
 }
 
 /** The client leaves; resolves once the server has seen its socket close. */
@@ -57,7 +52,7 @@ t.test('a dropped client resumes with Last-Event-ID: missed frames exactly once,
   pacer.hold()
   pacer.release(2)
   const first = await openSse(port, '/ticks?count=6')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   await first.until(() => first.parser.frames.length === 3, 'start and two ticks')
   t.equal(first.body(), resumableStart(streamId) + frames(streamId, [tick(0), tick(1)], 1))
   await dropped(first)
@@ -88,7 +83,7 @@ t.test('the lastEventId query parameter resumes like the header', async (t) => {
   pacer.hold()
   pacer.release(1)
   const first = await openSse(port, '/ticks?count=2')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   await first.until(() => first.parser.frames.length === 2, 'start and one tick')
   await dropped(first)
   const second = await openSse(port, `/ticks?count=2&lastEventId=${encodeURIComponent(`${streamId}:1`)}`)
@@ -105,7 +100,7 @@ t.test('POST streams resume too, with the command sent again', async (t) => {
   pacer.release(1)
   const body = JSON.stringify({ count: 3 })
   const first = await openSse(port, '/ticks', { method: 'POST', body })
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   await first.until(() => first.parser.frames.length === 2, 'start and one tick')
   await dropped(first)
   const second = await openSse(port, '/ticks', { method: 'POST', body, headers: { 'last-event-id': `${streamId}:1` } })
@@ -120,7 +115,7 @@ t.test('no reconnect within windowMs aborts the handler; the stream is then gone
   const port = await listen(app)
   pacer.hold()
   const first = await openSse(port, '/ticks?count=3')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   await dropped(first)
   t.equal(pacer.aborts, 0, 'still running right after the drop')
   await eventually(() => pacer.aborts === 1 && pacer.finished === 1, 'the abort after the window')
@@ -135,7 +130,7 @@ t.test('a full buffer while the client is away aborts the handler', async (t) =>
   const port = await listen(app)
   pacer.hold()
   const first = await openSse(port, '/ticks?count=100')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   await dropped(first, app)
   pacer.release()
   await eventually(() => pacer.aborts === 1 && pacer.finished === 1, 'the abort on a full buffer')
@@ -170,7 +165,7 @@ t.test('a reconnect while the old connection is still open takes the stream over
   pacer.hold()
   pacer.release(1)
   const first = await openSse(port, '/ticks?count=3')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   await first.until(() => first.parser.frames.length === 2, 'start and one tick')
   const beyond = await app.inject({ url: '/ticks?count=3', headers: { 'last-event-id': `${streamId}:5` } })
   t.equal(beyond.statusCode, 204, 'an id the running stream has not sent yet')
@@ -187,7 +182,7 @@ t.test('DELETE <url>/:streamId cancels a resumable stream', async (t) => {
   const port = await listen(app)
   pacer.hold()
   const client = await openSse(port, '/ticks/?count=3')
-  const streamId = await streamIdOf(client)
+  const streamId = await startStreamId(client)
   t.equal(client.parser.frames[0]!.data, JSON.stringify({ type: 'start', streamId, cancelUrl: `/ticks/${streamId}` }), 'no double slash')
   const cancel = await app.inject({ method: 'DELETE', url: `/ticks/${streamId}` })
   t.equal(cancel.statusCode, 204)
@@ -207,7 +202,7 @@ t.test('a GET and a POST route on one url share the cancel route and their strea
   const port = await listen(app)
   pacer.hold()
   const client = await openSse(port, '/ticks', { method: 'POST', body: JSON.stringify({ count: 2 }) })
-  const streamId = await streamIdOf(client)
+  const streamId = await startStreamId(client)
   t.equal((await app.inject({ method: 'DELETE', url: `/ticks/${streamId}` })).statusCode, 204)
   await client.ended
   await eventually(() => pacer.aborts === 1, 'the handler aborted')
@@ -219,7 +214,7 @@ t.test('a stream cancelled while its client is away tells the returning client',
   const port = await listen(app)
   pacer.hold()
   const first = await openSse(port, '/ticks?count=3')
-  const streamId = await streamIdOf(first)
+  const streamId = await startStreamId(first)
   await dropped(first)
   t.equal((await app.inject({ method: 'DELETE', url: `/ticks/${streamId}` })).statusCode, 204)
   await eventually(() => pacer.aborts === 1, 'the handler aborted')
@@ -234,7 +229,7 @@ t.test('app.close() aborts streams waiting for their client', async (t) => {
   const port = await listen(app)
   pacer.hold()
   const first = await openSse(port, '/ticks?count=3')
-  await streamIdOf(first)
+  await startStreamId(first)
   await dropped(first, app)
   await app.close()
   t.equal(pacer.aborts, 1)

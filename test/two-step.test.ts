@@ -4,6 +4,7 @@ import t from 'tap'
 import { frames } from './fixtures/sse-app.js'
 import { eventually, listen, openSse } from './fixtures/sse-client.js'
 import { TicksCommand, ticksApp } from './fixtures/ticks-app.js'
+import { PendingStreams } from '../src/plugin/pending-streams.js'
 
 const tick = (n: number): unknown => ({ type: 'progress', data: { n } })
 
@@ -136,4 +137,17 @@ t.test('app.close() drops commands that were never claimed', async (t) => {
   await app.inject({ method: 'POST', url: '/ticks', payload: { count: 1 } })
   await app.close()
   t.equal(pacer.runs, 0)
+})
+
+t.test('pending commands: claimed once, under their own scope, all dropped by clear()', async (t) => {
+  const pending = new PendingStreams()
+  const source = (): AsyncIterable<number> => (async function * () { yield 1 })()
+  pending.add('a', '/x', source, 60_000)
+  pending.add('b', '/x', source, 60_000)
+  t.equal(pending.claim('a', '/other'), undefined, 'another route cannot claim it')
+  t.equal(pending.claim('a', '/x'), source)
+  t.equal(pending.claim('a', '/x'), undefined, 'claimed once')
+  pending.clear()
+  t.equal(pending.claim('b', '/x'), undefined, 'cleared')
+  t.equal(pending.drop('b', '/x'), false)
 })

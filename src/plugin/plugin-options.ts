@@ -54,6 +54,24 @@ function nonNegativeInteger (name: string, value: unknown): void {
   }
 }
 
+/**
+ * A route option that is `true` (the defaults) or an object of positive
+ * integers (`resume`, `twoStep`): returns it with the defaults filled in,
+ * or throws `FST_ERR_CQRS_STREAM_INVALID_OPTION` naming the bad setting.
+ */
+export function resolvePositiveSettings<T extends Record<string, number>> (name: string, settings: Partial<T> | true, defaults: T): T {
+  if (settings === true) return defaults
+  if (typeof settings !== 'object' || settings === null) throw new InvalidOptionError(name, 'must be true or an object')
+  const resolved = { ...defaults, ...settings }
+  for (const key of Object.keys(defaults)) {
+    const value = resolved[key]
+    if (!Number.isInteger(value) || value! < 1) {
+      throw new InvalidOptionError(`${name}.${key}`, `must be a positive integer, got ${String(value)}`)
+    }
+  }
+  return resolved
+}
+
 /** Throws `FST_ERR_CQRS_STREAM_INVALID_OPTION` naming the first bad SSE setting. */
 export function validateStreamSettings (settings: EventStreamSettings): void {
   nonNegativeInteger('heartbeatMs', settings.heartbeatMs)

@@ -1,6 +1,5 @@
 import type { FastifySchema, RouteShorthandOptions } from 'fastify'
 import type { TObject } from '@sinclair/typebox'
-import { InvalidOptionError } from '../errors.js'
 import type { MessageClass } from '../messages/message.js'
 import type { RequestMessage } from '../messages/request.js'
 import type { ResponseMessage } from '../messages/response.js'
@@ -61,14 +60,3 @@ export interface StreamRouteOptions<
 }
 
 export const TWO_STEP_DEFAULTS: Required<TwoStepSettings> = { claimTimeoutMs: 30_000 }
-
-/** Throws `FST_ERR_CQRS_STREAM_INVALID_OPTION` for a bad setting; returns them with defaults. */
-export function resolveTwoStepSettings (settings: TwoStepSettings | true): Required<TwoStepSettings> {
-  if (settings === true) return TWO_STEP_DEFAULTS
-  if (typeof settings !== 'object' || settings === null) throw new InvalidOptionError('twoStep', 'must be true or an object')
-  const resolved = { ...TWO_STEP_DEFAULTS, ...settings }
-  if (!Number.isInteger(resolved.claimTimeoutMs) || resolved.claimTimeoutMs < 1) {
-    throw new InvalidOptionError('twoStep.claimTimeoutMs', `must be a positive integer, got ${String(resolved.claimTimeoutMs)}`)
-  }
-  return resolved
-}

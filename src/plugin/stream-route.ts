@@ -7,17 +7,17 @@ import {
 import { InvalidRouteError, NoHandlerError, StreamCancelledError, StreamNotFoundError } from '../errors.js'
 import type { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
 import { isRequestClass } from '../messages/request.js'
-import { resolveResumeSettings } from '../resume/resume-settings.js'
+import { RESUME_DEFAULTS } from '../resume/resume-settings.js'
 import type { Serializer } from '../sse/frame-encoder.js'
 import type { EventStreamSource } from '../sse/stream-run.js'
 import { startRun, type EventStreamOptions, type RouteResume, type StreamDefaults } from './event-stream-reply.js'
 import { lastEventIdOf, parseEventId, takeLastEventIdParameter } from './last-event-id.js'
 import type { OpenStreams } from './open-streams.js'
 import type { PendingStreams } from './pending-streams.js'
-import { validateStreamSettings } from './plugin-options.js'
+import { resolvePositiveSettings, validateStreamSettings } from './plugin-options.js'
 import { noContent, resumeStream } from './reconnect.js'
 import { acceptedResponse, notFoundResponse, streamIdParams, streamResponses } from './route-schemas.js'
-import { resolveTwoStepSettings, type StreamRouteOptions } from './stream-route-options.js'
+import { TWO_STEP_DEFAULTS, type StreamRouteOptions } from './stream-route-options.js'
 
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i
 
@@ -84,8 +84,10 @@ export function streamRouteDecorator (services: StreamServices) {
     if (!mediator.requestMap.has(RequestType)) throw new NoHandlerError(RequestType.name, RequestType.name)
     if (twoStepOption !== undefined && method !== 'POST') throw new InvalidRouteError('twoStep needs method \'POST\'')
     validateStreamSettings(eventStream ?? {})
-    const twoStep = twoStepOption === undefined ? undefined : resolveTwoStepSettings(twoStepOption)
-    const resume = resumeOption === undefined && twoStep === undefined ? undefined : resolveResumeSettings(resumeOption ?? true)
+    const twoStep = twoStepOption === undefined ? undefined : resolvePositiveSettings('twoStep', twoStepOption, TWO_STEP_DEFAULTS)
+    const resume = resumeOption === undefined && twoStep === undefined
+      ? undefined
+      : resolvePositiveSettings('resume', resumeOption ?? true, RESUME_DEFAULTS)
     const serialize = response === undefined
       ? undefined
       : fastJsonStringify(response.schema as Parameters<typeof fastJsonStringify>[0]) as Serializer<unknown>

@@ -1,5 +1,3 @@
-import { InvalidOptionError } from '../errors.js'
-
 /**
  * Makes a stream survive a dropped connection: it keeps running, its recent
  * frames kept, and a client reconnecting with `Last-Event-ID` gets exactly
@@ -25,17 +23,3 @@ export interface ResumeSettings {
 }
 
 export const RESUME_DEFAULTS: Required<ResumeSettings> = { windowMs: 30_000, maxBufferedFrames: 1000 }
-
-/** Throws `FST_ERR_CQRS_STREAM_INVALID_OPTION` naming the first bad setting; returns them with defaults. */
-export function resolveResumeSettings (settings: ResumeSettings | true, name = 'resume'): Required<ResumeSettings> {
-  if (settings === true) return RESUME_DEFAULTS
-  if (typeof settings !== 'object' || settings === null) throw new InvalidOptionError(name, 'must be true or an object')
-  const resolved = { ...RESUME_DEFAULTS, ...settings }
-  for (const key of ['windowMs', 'maxBufferedFrames'] as const) {
-    const value = resolved[key]
-    if (!Number.isInteger(value) || value < 1) {
-      throw new InvalidOptionError(`${name}.${key}`, `must be a positive integer, got ${String(value)}`)
-    }
-  }
-  return resolved
-}

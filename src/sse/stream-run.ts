@@ -165,10 +165,7 @@ export class StreamRun<T> implements ConnectionOwner {
    */
   terminate (reason: unknown, graceMs?: number): void {
     if (this.#ended) return
-    const sink = this.#sink
-    const frame = this.#encoder.error(toPublicError(reason))
-    this.#end(frame, reason)
-    sink?.endWithin(frame, graceMs)
+    this.#end(this.#encoder.error(toPublicError(reason)), reason, graceMs)
   }
 
   #sourceContext (): SourceContext {
@@ -196,19 +193,13 @@ export class StreamRun<T> implements ConnectionOwner {
       this.#fail(error)
       return
     }
-    const frame = encoder.complete()
-    const sink = this.#sink
-    this.#end(frame, undefined)
-    sink?.end(frame)
+    this.#end(encoder.complete(), undefined)
   }
 
   #fail (error: unknown): void {
     if (this.#ended) return
     if (isFailure(error)) this.#options.logger.error({ err: error }, 'fastify-cqrs-stream: stream failed')
-    const frame = this.#encoder.error(toPublicError(error))
-    const sink = this.#sink
-    this.#end(frame, error)
-    sink?.end(frame)
+    this.#end(this.#encoder.error(toPublicError(error)), error)
   }
 
   // Hot path: one frame to the store (when resumable) and to the client.
@@ -243,15 +234,16 @@ export class StreamRun<T> implements ConnectionOwner {
   }
 
   /**
-   * Marks the run ended once: keeps or drops its log, aborts the signal and
-   * returns the source when it ends early (`reason`). The caller writes
-   * `lastFrame` to the connection; without one there is no connection (the
-   * client left).
+   * Ends the run once: sends `lastFrame` to the connection (a client that
+   * has not read it within `graceMs` is cut off), keeps or drops the log,
+   * aborts the signal and returns the source when it ends early (`reason`).
+   * Without a last frame there is no connection: the client left.
    */
   // Callers check #ended first: every way here happens once.
-  #end (lastFrame: string | undefined, reason: unknown): void {
+  #end (lastFrame: string | undefined, reason: unknown, graceMs?: number): void {
     this.#ended = true
     clearTimeout(this.#window)
+    if (lastFrame !== undefined) this.#sink?.endWithin(lastFrame, graceMs)
     const resume = this.#resume
     if (resume !== undefined) {
       if (lastFrame === undefined) {
