@@ -1,6 +1,6 @@
 import { asClass, asValue, createContainer } from 'awilix'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import fastifyCqrsStream, { InMemoryMessageBroker, type MessageBroker } from '../src/index.js'
+import fastifyCqrsStream, { InMemoryMessageBroker, type MessageBroker, type StreamStore } from '../src/index.js'
 import { OrderAnalyticsHandler, OrderProcessedHandler, ProcessOrdersHandler } from './handlers.js'
 import { OrderAnalyticsEvent, OrderProcessedEvent, OrderProcessedResult, ProcessOrdersCommand } from './messages.js'
 import { clientModules } from './client-modules.js'
@@ -18,6 +18,10 @@ export interface BuildAppOptions {
   orders?: OrderService
   /** The plugin's `retryMs`: the reconnect delay sent to EventSource. @default 1000 (resumable streams) */
   retryMs?: number
+  /** Where resumable streams keep their frames; a RedisStreamStore shares them between instances. @default in memory */
+  streamStore?: StreamStore
+  /** This instance's name, sent as the `x-instance` header and by GET /health (the cluster demo). @default 'orders-demo' */
+  instance?: string
 }
 
 /**
@@ -43,7 +47,14 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
       .bind(OrderAnalyticsEvent, OrderAnalyticsHandler),
     messageBroker: options.broker ?? new InMemoryMessageBroker(),
     retryMs: options.retryMs,
+    streamStore: options.streamStore,
   })
+
+  // Which instance served a request: behind the cluster demo's proxy, a
+  // resumed stream shows it came from the other one.
+  const instance = options.instance ?? 'orders-demo'
+  app.addHook('onRequest', async (_request, reply) => { reply.header('x-instance', instance) })
+  app.get('/health', async () => ({ status: 'ok', instance }))
 
   // Resumable: a stream outlives a dropped connection for 30 s, and a
   // reconnect with Last-Event-ID gets the frames it missed; DELETE

@@ -86,8 +86,27 @@ export const indexPage = `<!doctype html>
       input.disabled = running
     }
 
-    async function run () {
-      const orderIds = input.value.split(',').map((id) => id.trim()).filter((id) => id !== '')
+    // The run in progress, kept across a reload of the page: where it got to
+    // and what it showed. A reload resumes the stream instead of sending the
+    // command again, on whichever instance the request reaches.
+    const SAVED = 'orders-demo.run'
+    const load = () => { try { return JSON.parse(sessionStorage.getItem(SAVED)) } catch { return null } }
+    const save = (run) => { sessionStorage.setItem(SAVED, JSON.stringify(run)) }
+    const forget = () => { sessionStorage.removeItem(SAVED) }
+    // Leaving or reloading the page drops the connection (Chromium cuts it
+    // as the navigation starts, before pagehide): not a failure, the run
+    // stays saved.
+    let leaving = false
+    for (const type of ['beforeunload', 'pagehide']) addEventListener(type, () => { leaving = true })
+
+    function showResult (text, orderId) {
+      const item = document.createElement('li')
+      item.dataset.orderId = orderId
+      item.textContent = text
+      results.append(item)
+    }
+
+    async function run (orderIds, saved) {
       results.replaceChildren()
       errorBox.hidden = true
       reconnecting.hidden = true
@@ -101,12 +120,21 @@ export const indexPage = `<!doctype html>
       controller = new AbortController()
       const signal = controller.signal
       setRunning(true)
-      setStatus('connecting', 'connecting…')
       const query = new URLSearchParams(orderIds.map((id) => ['orderIds', id]))
-      let processed = 0
+      const state = saved ?? { orderIds, lastEventId: undefined, cancelUrl: undefined, streamId: undefined, results: [] }
+      if (saved === undefined) {
+        setStatus('connecting', 'connecting…')
+      } else {
+        for (const result of state.results) showResult(result.text, result.orderId)
+        setProgress(state.results.length, orderIds.length)
+        setStatus('streaming', 'resuming…')
+        status.dataset.streamId = state.streamId
+        status.dataset.resumed = 'true'
+      }
       try {
         const frames = streamCommand('/orders/process?' + query, {
           signal,
+          resume: saved === undefined ? undefined : { lastEventId: saved.lastEventId, cancelUrl: saved.cancelUrl },
           onReconnecting: ({ attempt }) => {
             reconnecting.hidden = false
             reconnecting.dataset.count = String(Number(reconnecting.dataset.count) + 1)
@@ -118,19 +146,25 @@ export const indexPage = `<!doctype html>
           if (frame.type === 'start') {
             setStatus('streaming', 'streaming…')
             status.dataset.streamId = frame.streamId
+            Object.assign(state, { streamId: frame.streamId, cancelUrl: frame.cancelUrl, lastEventId: frame.id })
+            save(state)
           } else if (frame.type === 'progress') {
-            processed++
-            setProgress(processed, orderIds.length)
-            const item = document.createElement('li')
-            item.dataset.orderId = frame.data.orderId
-            item.textContent = frame.data.orderId + ': ' + frame.data.status + ', ' + frame.data.itemsCount +
+            setStatus('streaming', 'streaming…')
+            const text = frame.data.orderId + ': ' + frame.data.status + ', ' + frame.data.itemsCount +
               ' item(s) at ' + new Date(frame.data.processedAt).toLocaleTimeString()
-            results.append(item)
+            showResult(text, frame.data.orderId)
+            state.results.push({ text, orderId: frame.data.orderId })
+            state.lastEventId = frame.id
+            save(state)
+            setProgress(state.results.length, orderIds.length)
           } else {
+            forget()
             setStatus('complete', 'complete')
           }
         }
       } catch (error) {
+        if (leaving) return
+        forget()
         reconnecting.hidden = true
         if (signal.aborted) {
           setStatus('cancelled', 'cancelled')
@@ -145,11 +179,16 @@ export const indexPage = `<!doctype html>
 
     form.addEventListener('submit', (event) => {
       event.preventDefault()
-      run()
+      run(input.value.split(',').map((id) => id.trim()).filter((id) => id !== ''))
     })
     cancelButton.addEventListener('click', () => {
       controller?.abort(new DOMException('Cancelled on the page', 'AbortError'))
     })
+    const saved = load()
+    if (saved?.lastEventId !== undefined && Array.isArray(saved.orderIds)) {
+      input.value = saved.orderIds.join(', ')
+      run(saved.orderIds, saved)
+    }
     form.dataset.ready = 'true'
   </script>
 </body>

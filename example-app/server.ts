@@ -1,7 +1,10 @@
 import { buildApp } from './app.js'
+import { sharedServices } from './shared-services.js'
 
 // `npm start`: the orders demo on http://localhost:3000 (PORT, HOST and
-// ORDER_DELAY_MS change the defaults).
+// ORDER_DELAY_MS change the defaults). Everything in memory, unless
+// REDIS_URL (resumable streams shared between instances) or AMQP_URL
+// (notifications to RabbitMQ) are set, as `npm run start:cluster` does.
 const port = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
 const orderDelayMs = Number(process.env.ORDER_DELAY_MS ?? 300)
@@ -15,7 +18,10 @@ if (!Number.isInteger(orderDelayMs) || orderDelayMs < 0) {
   process.exit(1)
 }
 
-const app = await buildApp({ orderDelayMs, logger: true })
+const shared = await sharedServices(process.env)
+const app = await buildApp({ orderDelayMs, logger: true, instance: process.env.INSTANCE, ...shared.options })
+// After the plugin's own close: streams have ended, and their events were sent.
+app.addHook('onClose', shared.close)
 
 // app.close() runs the plugin's preClose hook: open streams end with a
 // FST_ERR_CQRS_STREAM_SHUTDOWN error frame and their handlers are aborted.

@@ -130,3 +130,24 @@ export const CloseTimeoutError = createError<[number, number]>(
   'fastify-cqrs-stream: %s stream(s) did not finish within closeTimeoutMs (%s ms); their handlers ignore the abort signal.',
   500
 )
+
+/** The AMQP broker cannot be reached (at boot, or during an outage longer than the send timeout), or was closed. */
+export const BrokerUnavailableError = createError<[string, string, Cause?]>(
+  'FST_ERR_CQRS_STREAM_BROKER_UNAVAILABLE',
+  'fastify-cqrs-stream: the message broker at %s cannot take messages: %s.',
+  503
+)
+
+/** The AMQP broker refused a message (a nack), or the message cannot be published (e.g. a topic over 255 bytes). */
+export const BrokerRejectedError = createError<[string, string, Cause?]>(
+  'FST_ERR_CQRS_STREAM_BROKER_REJECTED',
+  'fastify-cqrs-stream: message %s was not delivered: %s. The event handler failure policy decides what happens to the stream.',
+  502
+)
+
+/** A shared stream store (Redis) cannot be used right now: resume is off until it is back. */
+export const StreamStoreUnavailableError = createError<[string, Cause?]>(
+  'FST_ERR_CQRS_STREAM_STORE_UNAVAILABLE',
+  'fastify-cqrs-stream: the stream store is unavailable (%s). Streams go on without resume until it is back; check the Redis connection.',
+  503
+)

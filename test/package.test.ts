@@ -37,6 +37,7 @@ async function run (command: string, args: string[], cwd: string): Promise<strin
 
 interface PackReport { filename: string, files: Array<{ path: string }> }
 interface PackageJson {
+  peerDependenciesMeta: Record<string, { optional?: boolean }>
   name: string
   version: string
   exports: Record<string, Record<string, string> | string>
@@ -106,6 +107,9 @@ t.test('package.json: types-first exports, fastify as a peer, no side effects', 
   t.same(Object.keys(dot), ['types', 'default'], 'types first')
   t.same(dot, { types: './dist/index.d.ts', default: './dist/index.js' })
   t.same(manifest.exports['./client'], { types: './dist/client/index.d.ts', default: './dist/client/index.js' }, 'the client subpath, types first')
+  t.same(manifest.exports['./redis'], { types: './dist/redis/index.d.ts', default: './dist/redis/index.js' }, 'the Redis subpath')
+  t.same(manifest.exports['./amqp'], { types: './dist/amqp/index.d.ts', default: './dist/amqp/index.js' }, 'the AMQP subpath')
+  t.same(manifest.peerDependenciesMeta, { amqplib: { optional: true }, ioredis: { optional: true } }, 'their drivers are optional peers')
   t.equal(manifest.peerDependencies.fastify, '^5.0.0')
   t.notOk('fastify' in manifest.dependencies, 'fastify is a peer, not a dependency')
   t.equal(manifest.peerDependencies['@sinclair/typebox'], '^0.34.0', 'TypeBox is a peer: the app and the package must share one copy for the schema types to match')
@@ -138,6 +142,8 @@ import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
 import fastifyCqrsStreamDefault, { fastifyCqrsStream, Request, StreamingRequestHandler } from 'fastify-cqrs-stream'
 import { streamCommand, StreamCommandError } from 'fastify-cqrs-stream/client'
+import { RedisStreamStore } from 'fastify-cqrs-stream/redis'
+import { AmqpMessageBroker } from 'fastify-cqrs-stream/amqp'
 
 const require = createRequire(import.meta.url)
 const required = require('fastify-cqrs-stream')
@@ -164,6 +170,7 @@ console.log(JSON.stringify({
   clientResolved: import.meta.resolve('fastify-cqrs-stream/client'),
   clientFrames,
   clientError: clientError instanceof StreamCommandError && clientError.code + ' ' + clientError.statusCode,
+  optional: [import.meta.resolve('fastify-cqrs-stream/redis'), typeof RedisStreamStore, import.meta.resolve('fastify-cqrs-stream/amqp'), typeof AmqpMessageBroker.connect],
   frames: response.body.split('\\n').filter((line) => line.startsWith('data: ')).map((line) => JSON.parse(line.slice(6))),
 }))
 `)
@@ -179,6 +186,31 @@ console.log(JSON.stringify({
     t.match(result.clientResolved, /\/consumer\/node_modules\/fastify-cqrs-stream\/dist\/client\/index\.js$/)
     t.same(result.clientFrames, ['start', 'progress', 'complete'], 'fastify-cqrs-stream/client streams the route')
     t.equal(result.clientError, 'FST_ERR_VALIDATION 400', 'and throws its coded errors')
+    t.match(result.optional, [/\/dist\/redis\/index\.js$/, 'function', /\/dist\/amqp\/index\.js$/, 'function'], 'the optional subpaths load with their drivers')
+  })
+
+  t.test('the main entry and the client never load the optional drivers', async (t) => {
+    // Every file reachable from an entry point through its relative imports
+    // (tsc ends each statement with `;`, so a multi-line import is one match).
+    const reachable = async (entry: string): Promise<Set<string>> => {
+      const seen = new Set<string>()
+      const visit = async (file: string): Promise<void> => {
+        if (seen.has(file)) return
+        seen.add(file)
+        const code = await readFile(join(installed, file), 'utf8')
+        for (const [, specifier] of code.matchAll(/^(?:import|export)\b[^'";]*?(?:\bfrom\s*)?['"]([^'"]+)['"]/gm)) {
+          if (specifier!.startsWith('.')) await visit(join(file, '..', specifier!))
+          else seen.add(`package:${specifier}`)
+        }
+      }
+      await visit(entry)
+      return seen
+    }
+    const main = await reachable('dist/index.js')
+    t.ok(main.has('package:awilix'), 'the walk finds package imports')
+    t.notOk(main.has('package:ioredis') || main.has('package:amqplib'), 'the main entry imports neither ioredis nor amqplib')
+    t.ok((await reachable('dist/redis/index.js')).has('package:ioredis'), 'the Redis entry does')
+    t.ok((await reachable('dist/amqp/index.js')).has('package:amqplib'), 'the AMQP entry does')
   })
 
   t.test('the type tests compile against the packed declarations', async (t) => {
@@ -189,6 +221,8 @@ console.log(JSON.stringify({
       const rewritten = text
         .replaceAll("from '../../src/index.js'", "from 'fastify-cqrs-stream'")
         .replaceAll("from '../../src/client/index.js'", "from 'fastify-cqrs-stream/client'")
+        .replaceAll("from '../../src/redis/index.js'", "from 'fastify-cqrs-stream/redis'")
+        .replaceAll("from '../../src/amqp/index.js'", "from 'fastify-cqrs-stream/amqp'")
       if (file.endsWith('.test-d.ts')) t.not(rewritten, text, `${file} imports the package`)
       await writeFile(join(types, file), rewritten)
     }

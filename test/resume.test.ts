@@ -253,8 +253,29 @@ t.test('a failing store is logged and the stream goes on without resume', async 
   t.equal(res.statusCode, 200)
   t.match(res.body, /"type":"complete"/)
   t.equal(pacer.runs, 1)
-  await eventually(() => warnings.length === 4, 'one warning per failed append')
-  t.equal(warnings[0], 'fastify-cqrs-stream: the stream store failed; this stream cannot be resumed: store down')
+  await eventually(() => warnings.length > 0, 'a warning')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(warnings, ['fastify-cqrs-stream: the stream store failed; this stream goes on without resume: store down'], 'one warning per stream, not per frame')
+  const streamId = /"streamId":"([^"]+)"/.exec(res.body)![1]
+  const again = await app.inject({ url: '/ticks?count=2', headers: { 'last-event-id': `${streamId}:1` } })
+  t.equal(again.statusCode, 204, 'nothing to resume from')
+})
+
+t.test('after a store failure, a client that drops aborts the handler at once: nobody could resume', async (t) => {
+  class BrokenStore extends InMemoryStreamStore {
+    override append (_streamId: string, _frame: StoredFrame): Promise<void> {
+      return Promise.reject(new Error('store down'))
+    }
+  }
+  const { app, pacer } = await ticksApp(t, { streamStore: new BrokenStore(), logger: { warn () {}, error () {} } })
+  app.streamRoute({ method: 'GET', url: '/ticks', request: TicksCommand, resume: { windowMs: 60_000 } })
+  const port = await listen(app)
+  pacer.hold()
+  pacer.release(1)
+  const client = await openSse(port, '/ticks?count=5')
+  await client.until(() => client.parser.frames.length === 2, 'start and a tick')
+  await dropped(client)
+  await eventually(() => pacer.aborts === 1, 'the handler aborted long before the window ends')
 })
 
 t.test('resume, twoStep and streamStore options are checked', async (t) => {

@@ -56,7 +56,8 @@ export async function * eventSourceFrames<TResult> (
   let wake!: () => void
   const nextWake = (): Promise<void> => new Promise((resolve) => { wake = resolve })
   let woken = nextWake()
-  let opened = false
+  // A resume (after a page reload) that the server refuses is a lost stream, like a failed reconnect.
+  let opened = state.lastEventId !== undefined
   const push = (item: Item<TResult>): void => {
     queue.push(item)
     wake()

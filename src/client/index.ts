@@ -1,6 +1,6 @@
 // fastify-cqrs-stream/client: a browser-safe (plain ESM, no dependencies,
 // no Node built-ins) client for the streams of fastify-cqrs-stream.
-export { streamCommand, type StreamCommandOptions } from './stream-command.js'
+export { streamCommand, type ResumePoint, type StreamCommandOptions } from './stream-command.js'
 export type { StreamFrame, StartFrame, ProgressFrame, CompleteFrame, ErrorFrame } from './frames.js'
 export type { ReconnectInfo } from './stream-state.js'
 export type { EventSourceConstructor, EventSourceLike, EventSourceEventLike } from './event-source-connection.js'

@@ -35,12 +35,40 @@ export interface StreamCommandOptions {
    * @default 5
    */
   maxReconnects?: number
+  /**
+   * Pick up a stream this page followed before a reload, instead of sending
+   * the command: the `id` of the last frame it received, and the start
+   * frame's `cancelUrl` if it may cancel. The url is the stream's (for a
+   * two-step command, the `url` of its `202`). The server replays the frames
+   * after that id and goes on live, on any instance that shares its stream
+   * store; nothing runs twice. The start frame is not sent again.
+   * @example
+   * streamCommand(saved.url, { resume: { lastEventId: saved.lastEventId, cancelUrl: saved.cancelUrl } })
+   */
+  resume?: ResumePoint
 }
+
+/** Where a resumed stream picks up: see {@link StreamCommandOptions.resume}. */
+export interface ResumePoint {
+  /** The `id` of the last frame received, `<streamId>:<seq>`. */
+  readonly lastEventId: string
+  /** The start frame's `cancelUrl`: aborting the iterator then cancels the stream. */
+  readonly cancelUrl?: string | undefined
+}
+
+const RESUME_POINT = /^(.+):(0|[1-9]\d*)$/
 
 const DEFAULT_RETRY_MS = 1000
 const DEFAULT_MAX_RECONNECTS = 5
 
 function ignore (): void {}
+
+function withLastEventId (url: URL, lastEventId: string | undefined): URL {
+  if (lastEventId === undefined) return url
+  const resumed = new URL(url)
+  resumed.searchParams.set('lastEventId', lastEventId)
+  return resumed
+}
 
 function resolveUrl (url: string | URL): URL {
   // Relative urls resolve against the page in a browser; in Node they must be absolute.
@@ -55,11 +83,13 @@ async function * connect<TResult> (
 ): AsyncGenerator<AnyFrame<TResult>, void> {
   const method = options.method ?? (options.body === undefined ? 'GET' : 'POST')
   const EventSourceClass = options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource
+  const resumeId = context.state.lastEventId
   if (method === 'GET' && options.headers === undefined && EventSourceClass !== undefined) {
-    return yield * eventSourceFrames<TResult>(EventSourceClass, url, context)
+    // EventSource cannot send Last-Event-ID on its first request: the server also takes it from the query.
+    return yield * eventSourceFrames<TResult>(EventSourceClass, withLastEventId(url, resumeId), context)
   }
   let request: StreamRequest = { url, method, body: options.body, headers: options.headers ?? {} }
-  let response = await send(request, context)
+  let response = await send(request, context, resumeId)
   if (response.status === 202) {
     const streamUrl = await twoStepUrl(response, url)
     context.state.streamUrl = streamUrl
@@ -76,13 +106,17 @@ async function * run<TResult> (url: string | URL, options: StreamCommandOptions)
   if (!Number.isInteger(maxReconnects) || maxReconnects < 0) {
     throw new StreamCommandError(INVALID_OPTION, `fastify-cqrs-stream: maxReconnects must be a non-negative integer, got ${String(maxReconnects)}.`)
   }
+  const point = options.resume === undefined ? undefined : RESUME_POINT.exec(String(options.resume.lastEventId))
+  if (point === null) {
+    throw new StreamCommandError(INVALID_OPTION, `fastify-cqrs-stream: resume.lastEventId must be a frame id <streamId>:<seq>, got ${String(options.resume?.lastEventId)}.`)
+  }
   signal?.throwIfAborted()
   const state: StreamState = {
     streamUrl: resolveUrl(url),
-    streamId: undefined,
-    cancelUrl: undefined,
-    lastEventId: undefined,
-    lastSeq: -1,
+    streamId: point?.[1],
+    cancelUrl: options.resume?.cancelUrl,
+    lastEventId: point?.[0],
+    lastSeq: point === undefined ? -1 : Number(point[2]),
     failures: 0,
     retryMs: DEFAULT_RETRY_MS,
     finished: false,
@@ -97,29 +131,35 @@ async function * run<TResult> (url: string | URL, options: StreamCommandOptions)
     onReconnecting: options.onReconnecting ?? ignore,
   }
   // Closing the connection is not enough for a resumable stream, which
-  // survives a disconnect: it is cancelled with its DELETE url, once.
-  const close = (): void => {
+  // survives a disconnect: when the caller stops (abort, break) it is
+  // cancelled with its DELETE url, once. A stream that failed is not: the
+  // server has none left to cancel, or (a page being unloaded) another page
+  // may resume it.
+  const close = (cancel: boolean): void => {
     closer.abort(signal?.reason)
     const cancelUrl = state.cancelUrl
     state.cancelUrl = undefined
-    if (!state.finished && cancelUrl !== undefined) fetchImpl(new URL(cancelUrl, state.streamUrl), { method: 'DELETE' }).then(ignore, ignore)
+    if (cancel && !state.finished && cancelUrl !== undefined) fetchImpl(new URL(cancelUrl, state.streamUrl), { method: 'DELETE' }).then(ignore, ignore)
   }
-  signal?.addEventListener('abort', close, { once: true })
+  const cancelled = (): void => { close(true) }
+  signal?.addEventListener('abort', cancelled, { once: true })
+  let failed = false
   try {
     for await (const frame of connect<TResult>(state.streamUrl, options, context)) {
       // Frames already read when the caller aborted are not delivered.
       signal?.throwIfAborted()
       if (frame.type === 'error') throw new StreamCommandError(frame.error.code, frame.error.message, { streamId: state.streamId })
       // Closed before the caller gets the last frame: it may take its time.
-      if (frame.type === 'complete') close()
+      if (frame.type === 'complete') close(false)
       yield frame
     }
   } catch (error) {
     if (signal?.aborted === true) throw signal.reason
+    failed = true
     throw error
   } finally {
-    signal?.removeEventListener('abort', close)
-    close()
+    signal?.removeEventListener('abort', cancelled)
+    close(!failed)
   }
 }
 
@@ -132,7 +172,9 @@ async function * run<TResult> (url: string | URL, options: StreamCommandOptions)
  * by a `GET` of `url`. A connection that drops mid-stream is resumed with
  * `Last-Event-ID`, never re-run, and no frame is delivered twice. The
  * connection is closed on the last frame, on `break`, and when `signal`
- * aborts (which also cancels a resumable stream on the server).
+ * aborts; the last two also cancel a resumable stream on the server. A
+ * stream that fails (an `error` frame, a lost connection) is not cancelled:
+ * a page reloaded mid-run may resume it with `resume`.
  * @example
  * import { streamCommand } from 'fastify-cqrs-stream/client'
  *

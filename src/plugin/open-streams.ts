@@ -1,16 +1,58 @@
-import { ShutdownError } from '../errors.js'
-import type { StreamStore } from '../resume/stream-store.js'
+import { ShutdownError, StreamCancelledError } from '../errors.js'
+import type { RemoteFollower } from '../resume/remote-follower.js'
+import { isSharedStore, type StreamSignal, type StreamStore } from '../resume/stream-store.js'
 import type { StreamRun } from '../sse/stream-run.js'
 
-/** The running streams of one app: ended on `app.close()`, found by id on a reconnect. */
+/**
+ * The running streams of one app: ended on `app.close()`, found by id on a
+ * reconnect, and told of the signals other instances send through a shared
+ * store; plus the clients here that follow streams of other instances.
+ */
 export class OpenStreams {
   readonly #runs = new Set<StreamRun<unknown>>()
   readonly #resumable = new Map<string, StreamRun<unknown>>()
+  readonly #followers = new Set<RemoteFollower>()
   readonly store: StreamStore
+  #stopListening: (() => void) | undefined
   closing = false
 
   constructor (store: StreamStore) {
     this.store = store
+  }
+
+  /**
+   * Listens to a shared store's signals. Resolves once they arrive, or after
+   * `timeoutMs` with a warning: the store may be down, and streams work
+   * without it (the store subscribes when it is back). A store whose
+   * subscription fails makes the boot fail.
+   */
+  async listen (timeoutMs: number, logger: { warn (object: object, message: string): void }): Promise<void> {
+    const store = this.store
+    if (!isSharedStore(store)) return
+    let timer: NodeJS.Timeout | undefined
+    const listening = store.onSignal(this.#onSignal).then((stop) => { this.#stopListening = stop })
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, timeoutMs, 'late') })
+    const outcome = await Promise.race([listening, late])
+    clearTimeout(timer)
+    if (outcome === 'late') {
+      logger.warn({ timeoutMs }, 'fastify-cqrs-stream: the stream store does not deliver signals yet (is it reachable?); until it does, resumes on other instances and their cancels do not reach this one')
+    }
+  }
+
+  readonly #onSignal = (message: StreamSignal): void => {
+    const run = this.#resumable.get(message.streamId)
+    if (run === undefined) return
+    if (message.type === 'follow') run.remoteFollow(message.follower, message.seq)
+    else if (message.type === 'leave') run.remoteLeft(message.follower)
+    else run.terminate(new StreamCancelledError())
+  }
+
+  addFollower (follower: RemoteFollower): void {
+    this.#followers.add(follower)
+  }
+
+  readonly removeFollower = (follower: RemoteFollower): void => {
+    this.#followers.delete(follower)
   }
 
   add (run: StreamRun<unknown>): void {
@@ -36,6 +78,10 @@ export class OpenStreams {
    */
   shutdown (graceMs: number): Promise<void[]> {
     this.closing = true
+    this.#stopListening?.()
+    this.#stopListening = undefined
+    // Their streams go on elsewhere: dropped, the clients reconnect to another instance.
+    for (const follower of this.#followers) follower.terminate()
     const reason = new ShutdownError()
     const done: Promise<void>[] = []
     for (const run of this.#runs) {

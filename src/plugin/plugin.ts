@@ -30,6 +30,9 @@ async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptio
   }
   const open = new OpenStreams(options.streamStore ?? new InMemoryStreamStore())
   const pending = new PendingStreams()
+  const closeTimeoutMs = options.closeTimeoutMs ?? 10_000
+  // Signals of a shared store (a client resuming elsewhere, a cancel) from the first request on.
+  await open.listen(closeTimeoutMs, app.log)
 
   app.decorate('mediator', mediator)
   app.decorate('streamRoute', streamRouteDecorator({ mediator, open, pending, defaults, cancelRoutes: new Set() }))
@@ -39,7 +42,6 @@ async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptio
 
   // preClose runs before the server stops accepting and waiting for
   // connections; open SSE responses would otherwise hold close() forever.
-  const closeTimeoutMs = options.closeTimeoutMs ?? 10_000
   app.addHook('preClose', async () => {
     pending.clear()
     await open.shutdown(closeTimeoutMs)

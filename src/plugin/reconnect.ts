@@ -1,5 +1,7 @@
 import type { FastifyReply } from 'fastify'
-import type { StreamStore } from '../resume/stream-store.js'
+import { RemoteFollower } from '../resume/remote-follower.js'
+import type { ResumeSettings } from '../resume/resume-settings.js'
+import { isSharedStore } from '../resume/stream-store.js'
 import { SseConnection, sendEventStream } from '../sse/sse-connection.js'
 import type { AttachResult } from '../sse/stream-run.js'
 import type { OpenStreams } from './open-streams.js'
@@ -12,12 +14,38 @@ export function noContent (reply: FastifyReply): FastifyReply {
   return reply.code(204).send()
 }
 
-/** Sends every kept frame after `afterSeq` of a stream that has ended, then ends the response. */
-async function replayEnded (reply: FastifyReply, store: StreamStore, streamId: string, scope: string, afterSeq: number): Promise<ResumeResult> {
+/** Where a reconnect is served, and how. */
+export interface ResumeTarget {
+  readonly scope: string
+  readonly open: OpenStreams
+  readonly heartbeatMs: number
+  readonly settings: Required<ResumeSettings>
+}
+
+/**
+ * A stream that does not run here: the kept frames of an ended one are
+ * replayed; a running one is followed from a shared store while another
+ * instance runs it.
+ */
+async function resumeFromStore (reply: FastifyReply, streamId: string, afterSeq: number, target: ResumeTarget): Promise<ResumeResult> {
+  const { open, scope } = target
+  const store = open.store
   const stored = await store.read(streamId, afterSeq)
   if (stored === undefined || stored.scope !== scope) return 'unknown'
   const first = stored.frames[0]
-  if (!stored.ended || first === undefined || first.seq !== afterSeq + 1) return 'unavailable'
+  if (!stored.ended) {
+    if (!isSharedStore(store) || (first !== undefined && first.seq !== afterSeq + 1)) return 'unavailable'
+    const follower = new RemoteFollower({ store, streamId, settings: target.settings, logger: reply.log, onEnd: open.removeFollower })
+    open.addFollower(follower)
+    follower.start(new SseConnection(reply.raw, {
+      heartbeatMs: target.heartbeatMs,
+      headers: reply.getHeaders() as Record<string, string>,
+      owner: follower,
+      onOpen: () => { reply.hijack() },
+    }), stored, afterSeq)
+    return 'attached'
+  }
+  if (first === undefined || first.seq !== afterSeq + 1) return 'unavailable'
   reply.hijack()
   let body = ''
   for (const frame of stored.frames) body += frame.text
@@ -27,22 +55,15 @@ async function replayEnded (reply: FastifyReply, store: StreamStore, streamId: s
 
 /**
  * Serves a client that has seen every frame of `streamId` up to `afterSeq`:
- * the running stream moves to this response, or the kept frames of an ended
- * one are replayed. The reply is hijacked only when frames are sent; for
+ * the running stream moves to this response, the kept frames of an ended
+ * one are replayed, or one running elsewhere is followed from the store. The reply is hijacked only when frames are sent; for
  * any other result the caller answers.
  */
-export function resumeStream (
-  reply: FastifyReply,
-  streamId: string,
-  afterSeq: number,
-  scope: string,
-  open: OpenStreams,
-  heartbeatMs: number
-): Promise<ResumeResult> {
-  const running = open.resumable(streamId, scope)
-  if (running === undefined) return replayEnded(reply, open.store, streamId, scope, afterSeq)
+export function resumeStream (reply: FastifyReply, streamId: string, afterSeq: number, target: ResumeTarget): Promise<ResumeResult> {
+  const running = target.open.resumable(streamId, target.scope)
+  if (running === undefined) return resumeFromStore(reply, streamId, afterSeq, target)
   const connection = new SseConnection(reply.raw, {
-    heartbeatMs,
+    heartbeatMs: target.heartbeatMs,
     headers: reply.getHeaders() as Record<string, string>,
     owner: running,
     onOpen: () => { reply.hijack() },

@@ -8,6 +8,7 @@ import { InvalidRouteError, NoHandlerError, StreamCancelledError, StreamNotFound
 import type { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
 import { isRequestClass } from '../messages/request.js'
 import { RESUME_DEFAULTS } from '../resume/resume-settings.js'
+import { isSharedStore } from '../resume/stream-store.js'
 import type { Serializer } from '../sse/frame-encoder.js'
 import type { EventStreamSource } from '../sse/stream-run.js'
 import { startRun, type EventStreamOptions, type RouteResume, type StreamDefaults } from './event-stream-reply.js'
@@ -114,7 +115,7 @@ export function streamRouteDecorator (services: StreamServices) {
     }
     /** `notFound`: a two-step url, which answers 404 for a stream it does not know. */
     const resumeFrom = async (reply: FastifyReply, streamId: string, afterSeq: number, notFound: boolean): Promise<FastifyReply> => {
-      const result = await resumeStream(reply, streamId, afterSeq, scope, open, heartbeatMs)
+      const result = await resumeStream(reply, streamId, afterSeq, { scope, open, heartbeatMs, settings: resume! })
       if (result === 'unknown' && notFound) throw new StreamNotFoundError(streamId)
       return result === 'attached' ? reply : noContent(reply)
     }
@@ -188,8 +189,11 @@ export function streamRouteDecorator (services: StreamServices) {
         const running = open.resumable(streamId, scope)
         if (running !== undefined) running.terminate(new StreamCancelledError())
         else if (!pending.drop(streamId, scope)) {
-          const stored = await open.store.read(streamId, Number.MAX_SAFE_INTEGER)
+          const { store } = open
+          const stored = await store.read(streamId, Number.MAX_SAFE_INTEGER)
           if (stored?.scope !== scope) throw new StreamNotFoundError(streamId)
+          // Running on another instance: its owner aborts it.
+          if (!stored.ended && isSharedStore(store)) await store.signal({ type: 'cancel', streamId })
         }
         return reply.code(204).send()
       },

@@ -43,3 +43,48 @@ export interface StreamStore {
   /** Forget the stream now: it was aborted and cannot be resumed. */
   delete (streamId: string): void | Promise<void>
 }
+
+/**
+ * A message between the instances that share a {@link SharedStreamStore}:
+ * a client follows a stream from another instance (`follow`, repeated as a
+ * lease and as its progress), that client left (`leave`), or it cancelled
+ * the stream (`cancel`). The instance running the stream acts on it.
+ */
+export type StreamSignal =
+  | { readonly type: 'follow', readonly streamId: string, readonly follower: string, readonly seq: number }
+  | { readonly type: 'leave', readonly streamId: string, readonly follower: string }
+  | { readonly type: 'cancel', readonly streamId: string }
+
+/**
+ * A {@link StreamStore} that several instances share (Redis): a client
+ * may reconnect to any of them. The instance it reaches replays and follows
+ * the stream from the store while the instance that owns the stream runs
+ * the handler; signals carry the follower's progress, its leaving and
+ * cancels back to the owner.
+ * @example
+ * import { RedisStreamStore } from 'fastify-cqrs-stream/redis'
+ * await app.register(fastifyCqrsStream, { requests, streamStore: new RedisStreamStore({ redis: 'redis://127.0.0.1:6379' }) })
+ */
+export interface SharedStreamStore extends StreamStore {
+  /**
+   * The frames after `afterSeq` as they are appended, in batches. The last
+   * batch has `ended: true`; the iteration also stops when the stream is
+   * deleted or expires (without `ended`), or when `signal` aborts.
+   */
+  follow (streamId: string, afterSeq: number, signal: AbortSignal): AsyncIterable<StoredStream>
+  /** Sends `message` to every instance that listens with `onSignal`, this one included. */
+  signal (message: StreamSignal): Promise<void>
+  /**
+   * Calls `listener` with every signal sent. Resolves, with a function that
+   * stops it, once signals are received (which may wait for the store to be
+   * reachable); the plugin waits for that before the app is ready, up to
+   * `closeTimeoutMs`.
+   */
+  onSignal (listener: (message: StreamSignal) => void): Promise<() => void>
+}
+
+/** True when `store` can serve clients that reconnect to another instance. */
+export function isSharedStore (store: StreamStore): store is SharedStreamStore {
+  const shared = store as Partial<SharedStreamStore>
+  return typeof shared.follow === 'function' && typeof shared.signal === 'function' && typeof shared.onSignal === 'function'
+}

@@ -1,4 +1,5 @@
 import { StreamAbortedError } from '../errors.js'
+import { RemoteSink } from '../resume/remote-sink.js'
 import type { StreamStore } from '../resume/stream-store.js'
 import { FrameEncoder, type FrameEncoderOptions } from './frame-encoder.js'
 import { isFailure, toPublicError } from './public-error.js'
@@ -38,6 +39,9 @@ export interface StreamRunOptions<T> extends FrameEncoderOptions<T> {
   readonly onEnd?: ((run: StreamRun<T>) => void) | undefined
 }
 
+/** Where a run's frames go: a client's connection here, or a client that follows the stream from another instance. */
+type RunSink = Pick<SseConnection, 'blocked' | 'writable' | 'push' | 'end' | 'endWithin' | 'done'>
+
 /** What `attach()` did with a reconnecting client. */
 export type AttachResult = 'attached' | 'unavailable'
 
@@ -46,12 +50,6 @@ export type AttachResult = 'attached' | 'unavailable'
 // bench/resume.ts, 40 % less memory per kept frame.
 function flatten (text: string): string {
   return Buffer.from(text).toString()
-}
-
-function reportRejection (promise: void | Promise<void>, logger: RunLogger): void {
-  promise?.then(undefined, (error: unknown) => {
-    logger.warn({ err: error }, 'fastify-cqrs-stream: the stream store failed; this stream cannot be resumed')
-  })
 }
 
 /**
@@ -68,7 +66,9 @@ export class StreamRun<T> implements ConnectionOwner {
   #controller: AbortController | undefined
   readonly #options: StreamRunOptions<T>
   readonly #resume: RunResume | undefined
-  #sink: SseConnection | undefined
+  #sink: RunSink | undefined
+  // Cleared when the store fails once: the run goes on without resume.
+  #storeUsable = true
   #iterator: AsyncIterator<T> | undefined
   #ended = false
   #framesWhileAway = 0
@@ -102,7 +102,7 @@ export class StreamRun<T> implements ConnectionOwner {
     }
     this.#sink = connection
     if (this.#resume !== undefined) {
-      reportRejection(this.#resume.store.open(this.streamId, { scope: this.#resume.scope, maxFrames: this.#resume.maxBufferedFrames }), this.#options.logger)
+      this.#stored(this.#resume.store.open(this.streamId, { scope: this.#resume.scope, maxFrames: this.#resume.maxBufferedFrames }))
     }
     // Sent with the first frames of the same tick: a short stream is one write.
     this.#emit(this.#encoder.start())
@@ -125,7 +125,7 @@ export class StreamRun<T> implements ConnectionOwner {
    */
   async attach (connection: SseConnection, afterSeq: number): Promise<AttachResult> {
     const store = this.#resume!.store
-    if (afterSeq >= this.#encoder.nextSeq) return 'unavailable'
+    if (afterSeq >= this.#encoder.nextSeq || !this.#storeUsable) return 'unavailable'
     // A store may answer asynchronously while new frames come in: read until
     // caught up, then send and switch to live frames within the same tick.
     let missed = ''
@@ -150,12 +150,41 @@ export class StreamRun<T> implements ConnectionOwner {
     // Without missed frames the headers go now: the client should not wait for the next frame to see the stream is back.
     if (missed === '') connection.flushHeaders()
     else connection.push(missed)
+    this.#replaceSink(connection)
+    return 'attached'
+  }
+
+  /**
+   * A client follows this run from another instance and has every frame up
+   * to `seq` (signals from a shared store). The first signal of a follower
+   * moves the run to it, as a reconnect here would; later ones report its
+   * progress and renew its lease.
+   */
+  // Signals reach only running resumable runs: OpenStreams forgets a run as it ends.
+  remoteFollow (follower: string, seq: number): void {
+    const resume = this.#resume!
+    const lag = this.#encoder.nextSeq - 1 - seq
+    const sink = this.#sink
+    if (sink instanceof RemoteSink && sink.follower === follower) {
+      sink.progress(lag)
+      return
+    }
+    const highWater = Math.max(1, Math.floor(resume.maxBufferedFrames / 2))
+    this.#replaceSink(new RemoteSink(this, follower, lag, highWater, resume.windowMs))
+  }
+
+  /** The client that followed from another instance left. */
+  remoteLeft (follower: string): void {
+    const sink = this.#sink
+    if (sink instanceof RemoteSink && sink.follower === follower) sink.leave()
+  }
+
+  #replaceSink (sink: RunSink): void {
     const previous = this.#sink
-    this.#sink = connection
+    this.#sink = sink
     previous?.end()
     clearTimeout(this.#window)
     this.#framesWhileAway = 0
-    return 'attached'
   }
 
   /**
@@ -205,8 +234,8 @@ export class StreamRun<T> implements ConnectionOwner {
   // Hot path: one frame to the store (when resumable) and to the client.
   #emit (frame: string): void {
     const resume = this.#resume
-    if (resume !== undefined) {
-      reportRejection(resume.store.append(this.streamId, { seq: this.#encoder.nextSeq - 1, text: flatten(frame) }), this.#options.logger)
+    if (resume !== undefined && this.#storeUsable) {
+      this.#stored(resume.store.append(this.streamId, { seq: this.#encoder.nextSeq - 1, text: flatten(frame) }))
       if (this.#sink === undefined && ++this.#framesWhileAway >= resume.maxBufferedFrames) {
         // The client can no longer get every frame it missed.
         this.#end(undefined, new StreamAbortedError())
@@ -214,6 +243,15 @@ export class StreamRun<T> implements ConnectionOwner {
       }
     }
     this.#sink?.push(frame)
+  }
+
+  // A store call's outcome: the first failure is logged and ends resume for this run.
+  #stored (result: void | Promise<void>): void {
+    result?.then(undefined, (error: unknown) => {
+      if (!this.#storeUsable) return
+      this.#storeUsable = false
+      this.#options.logger.warn({ err: error, streamId: this.streamId }, 'fastify-cqrs-stream: the stream store failed; this stream goes on without resume')
+    })
   }
 
   /**
@@ -224,7 +262,8 @@ export class StreamRun<T> implements ConnectionOwner {
   connectionLost (): void {
     this.#sink = undefined
     const resume = this.#resume
-    if (resume === undefined) {
+    // Without a working store no reconnect can be served: stop now.
+    if (resume === undefined || !this.#storeUsable) {
       this.#end(undefined, new StreamAbortedError())
       return
     }
@@ -245,13 +284,13 @@ export class StreamRun<T> implements ConnectionOwner {
     clearTimeout(this.#window)
     if (lastFrame !== undefined) this.#sink?.endWithin(lastFrame, graceMs)
     const resume = this.#resume
-    if (resume !== undefined) {
+    if (resume !== undefined && this.#storeUsable) {
+      const { store } = resume
       if (lastFrame === undefined) {
-        reportRejection(resume.store.delete(this.streamId), this.#options.logger)
+        this.#stored(store.delete(this.streamId))
       } else {
-        const { store } = resume
-        reportRejection(store.append(this.streamId, { seq: this.#encoder.nextSeq - 1, text: lastFrame }), this.#options.logger)
-        reportRejection(store.end(this.streamId, resume.windowMs), this.#options.logger)
+        this.#stored(store.append(this.streamId, { seq: this.#encoder.nextSeq - 1, text: lastFrame }))
+        this.#stored(store.end(this.streamId, resume.windowMs))
       }
     }
     if (reason !== undefined) {

@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { roundRobinProxy } from './round-robin-proxy.js'
+
+// `npm run start:cluster`: two instances of the orders demo sharing Redis
+// (resumable streams) and RabbitMQ (notifications), behind a round-robin
+// proxy on http://localhost:3000. Reload the page mid-run, or cut a
+// connection: the stream resumes on whichever instance the proxy picks.
+// PORT is the proxy's; the instances take PORT+1 and PORT+2.
+const port = Number(process.env.PORT ?? 3000)
+const host = process.env.HOST ?? '127.0.0.1'
+const env = {
+  ...process.env,
+  REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+}
+if (!Number.isInteger(port) || port < 1 || port > 65533) {
+  console.error(`PORT must be a port number below 65534, got ${process.env.PORT}`)
+  process.exit(1)
+}
+
+const server = fileURLToPath(new URL('./server.ts', import.meta.url))
+const upstreams = [1, 2].map((n) => ({ name: `instance-${n}`, host, port: port + n }))
+
+function startInstance ({ name, port }: { name: string, port: number }): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', server], {
+    env: { ...env, PORT: String(port), HOST: host, INSTANCE: name },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  child.once('exit', (code, signal) => {
+    if (!stopping) {
+      console.error(`${name} exited (${signal ?? code}); stopping the cluster`)
+      stop(1)
+    }
+  })
+  return child
+}
+
+let stopping = false
+const children = upstreams.map(startInstance)
+const proxy = roundRobinProxy(upstreams)
+
+function stop (code: number): void {
+  if (stopping) return
+  stopping = true
+  proxy.close()
+  proxy.closeAllConnections()
+  Promise.all(children.map(async (child) => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    await exited
+  })).then(() => process.exit(code), () => process.exit(1))
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => { stop(0) })
+
+/** Resolves once the instance answers; its boot includes connecting to RabbitMQ. */
+async function ready ({ host, port }: { host: string, port: number }): Promise<void> {
+  for (let tries = 0; tries < 300; tries++) {
+    try {
+      await fetch(`http://${host}:${port}/health`)
+      return
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+  throw new Error(`an instance did not start on port ${port}`)
+}
+
+await Promise.all(upstreams.map(ready)).catch((error: unknown) => {
+  console.error(String(error))
+  stop(1)
+})
+proxy.listen(port, host, () => {
+  console.log(`cluster: open http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/ (round robin over ${upstreams.map((u) => `${u.name} :${u.port}`).join(', ')})`)
+})

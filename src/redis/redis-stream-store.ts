@@ -1,0 +1,265 @@
+import { Redis, type ChainableCommander } from 'ioredis'
+import { StreamStoreUnavailableError } from '../errors.js'
+import type {
+  SharedStreamStore, StoredFrame, StoredStream, StreamLogOptions, StreamSignal,
+} from '../resume/stream-store.js'
+import { resolveRedisStoreOptions, type RedisStreamStoreOptions, type ResolvedRedisStoreOptions } from './redis-store-options.js'
+import { parseSignal } from './stream-signal.js'
+
+// Frame `seq` is stored under the entry id `0-<seq + 1>` (Redis refuses
+// `0-0`, and the start frame is seq 0), so XRANGE and XREAD find the frames
+// after a seq by id. The end of a stream is the entry `1-0`, greater than
+// every frame's: `end` when its last frame is in, `aborted` when it was
+// deleted.
+const END_ID = '1-0'
+// An aborted stream is kept this long for its followers to see the marker.
+const ABORTED_TTL_MS = 10_000
+// Frames one XREAD returns at most.
+const READ_COUNT = 1000
+// Client states in which a command is sent now, or once the first connection is made.
+const USABLE = new Set(['ready', 'wait', 'connecting', 'connect'])
+
+interface OwnedLog {
+  readonly maxFrames: number
+  // When the keys' TTL was last pushed back (ms since epoch); 0 = never.
+  refreshedAt: number
+}
+
+type Entry = [id: string, fields: string[]]
+
+/** The entry id of frame `seq`; for `seq` -1, the id before every frame. */
+const entryId = (seq: number): string => `0-${seq + 1}`
+
+/** Runs a MULTI and rejects with the first failed command's error (EXEC itself resolves with them). */
+async function execOrThrow (multi: ChainableCommander): Promise<unknown[]> {
+  const results = (await multi.exec())!
+  const failed = results.find(([error]) => error !== null)
+  if (failed !== undefined) throw failed[0]
+  return results.map(([, result]) => result)
+}
+
+function isClient (redis: RedisStreamStoreOptions['redis']): redis is Redis {
+  return typeof (redis as Partial<Redis>).duplicate === 'function'
+}
+
+/** The frames of `entries` and what their end marker says. */
+function decode (entries: readonly Entry[]): { frames: StoredFrame[], marker: string | undefined } {
+  const frames: StoredFrame[] = []
+  let marker: string | undefined
+  for (const [id, fields] of entries) {
+    if (id === END_ID) marker = fields[0]
+    else frames.push({ seq: Number(id.slice(2)) - 1, text: fields[1]! })
+  }
+  return { frames, marker }
+}
+
+/**
+ * A {@link SharedStreamStore} on Redis (ioredis): each resumable stream's
+ * frames in a Redis Stream, trimmed to `maxBufferedFrames` (`XADD MAXLEN`)
+ * and expiring `windowMs` after the end. A client may reconnect to any
+ * instance: that instance replays the kept frames and follows new ones
+ * with `XREAD BLOCK` while the owning instance runs the handler. Signals
+ * between instances (a follower's progress, a cancel) go over pub/sub.
+ *
+ * While Redis is unreachable every call rejects at once with
+ * `FST_ERR_CQRS_STREAM_STORE_UNAVAILABLE`: streams go on without resume,
+ * with a warning in the log.
+ * @example
+ * import { RedisStreamStore } from 'fastify-cqrs-stream/redis'
+ * const streamStore = new RedisStreamStore({ redis: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' })
+ * await app.register(fastifyCqrsStream, { requests, streamStore })
+ * app.addHook('onClose', () => streamStore.close())
+ */
+export class RedisStreamStore implements SharedStreamStore {
+  readonly #redis: Redis
+  readonly #ownsClient: boolean
+  readonly #options: ResolvedRedisStoreOptions
+  readonly #channel: string
+  readonly #logs = new Map<string, OwnedLog>()
+  readonly #listeners = new Set<(message: StreamSignal) => void>()
+  readonly #readers = new Set<Redis>()
+  #subscriber: Redis | undefined
+  #subscribed: Promise<void> | undefined
+
+  constructor (options: RedisStreamStoreOptions) {
+    this.#options = resolveRedisStoreOptions(options)
+    const { redis } = options
+    this.#ownsClient = !isClient(redis)
+    // An own client fails a command after one retry instead of twenty: a
+    // reconnecting client should not hold a resume for long.
+    this.#redis = isClient(redis)
+      ? redis
+      : typeof redis === 'string'
+        ? new Redis(redis, { maxRetriesPerRequest: 1 })
+        : new Redis({ maxRetriesPerRequest: 1, ...redis })
+    if (this.#ownsClient) this.#redis.on('error', this.#onConnectionError)
+    this.#channel = `${this.#options.keyPrefix}signals`
+  }
+
+  /** The underlying client, for health checks. */
+  get redis (): Redis { return this.#redis }
+
+  #key (streamId: string): string {
+    // The braces make both keys of a stream one hash slot (Redis Cluster).
+    return `${this.#options.keyPrefix}{${streamId}}`
+  }
+
+  /**
+   * The client, when it is connected or still making its first connection
+   * (ioredis queues the command until then); once a connection was lost, a
+   * call fails fast instead of waiting for the reconnect.
+   */
+  #ready (): Redis {
+    const redis = this.#redis
+    if (!USABLE.has(redis.status)) throw new StreamStoreUnavailableError(`the Redis connection is ${redis.status}`)
+    return redis
+  }
+
+  async open (streamId: string, options: StreamLogOptions): Promise<void> {
+    const key = this.#key(streamId)
+    this.#logs.set(streamId, { maxFrames: options.maxFrames, refreshedAt: 0 })
+    await execOrThrow(this.#ready().multi()
+      .del(key)
+      .set(`${key}:scope`, options.scope, 'PX', this.#options.idleTtlMs))
+  }
+
+  async append (streamId: string, frame: StoredFrame): Promise<void> {
+    const log = this.#logs.get(streamId)
+    if (log === undefined) return
+    const key = this.#key(streamId)
+    const redis = this.#ready()
+    const { idleTtlMs } = this.#options
+    const now = Date.now()
+    if (now - log.refreshedAt < idleTtlMs / 2) {
+      await redis.xadd(key, 'MAXLEN', log.maxFrames, entryId(frame.seq), 'f', frame.text)
+      return
+    }
+    log.refreshedAt = now
+    await execOrThrow(redis.multi()
+      .xadd(key, 'MAXLEN', log.maxFrames, entryId(frame.seq), 'f', frame.text)
+      .pexpire(key, idleTtlMs)
+      .pexpire(`${key}:scope`, idleTtlMs))
+  }
+
+  async read (streamId: string, afterSeq: number): Promise<StoredStream | undefined> {
+    const key = this.#key(streamId)
+    const [scope, entries] = await execOrThrow(this.#ready().multi()
+      .get(`${key}:scope`)
+      .xrange(key, `(${entryId(afterSeq)}`, '+')) as [string | null, Entry[]]
+    // delete() removes the scope with the same MULTI that marks the stream aborted.
+    if (scope === null) return undefined
+    const { frames, marker } = decode(entries)
+    return { scope, frames, ended: marker === 'end' }
+  }
+
+  async end (streamId: string, keepMs: number): Promise<void> {
+    this.#logs.delete(streamId)
+    const key = this.#key(streamId)
+    await execOrThrow(this.#ready().multi()
+      .xadd(key, END_ID, 'end', '1')
+      .pexpire(key, keepMs)
+      .pexpire(`${key}:scope`, keepMs))
+  }
+
+  async delete (streamId: string): Promise<void> {
+    this.#logs.delete(streamId)
+    const key = this.#key(streamId)
+    // The marker wakes followers, which then drop their clients.
+    await execOrThrow(this.#ready().multi()
+      .xadd(key, END_ID, 'aborted', '1')
+      .pexpire(key, ABORTED_TTL_MS)
+      .del(`${key}:scope`))
+  }
+
+  /** Reads with a connection of its own: `XREAD BLOCK` holds the connection it waits on. */
+  async * follow (streamId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<StoredStream> {
+    const key = this.#key(streamId)
+    const scope = await this.#ready().get(`${key}:scope`)
+    if (scope === null || signal.aborted) return
+    const reader = this.#redis.duplicate()
+    reader.on('error', this.#onConnectionError)
+    this.#readers.add(reader)
+    const stop = (): void => { reader.disconnect() }
+    signal.addEventListener('abort', stop, { once: true })
+    try {
+      let last = entryId(afterSeq)
+      for (;;) {
+        // One key: [[key, entries]] with RESP2 and ioredis's default reply
+        // mapping; { [key]: entries } with RESP3 and `replyMapping: 'resp3'`.
+        const reply = await reader.xread('COUNT', READ_COUNT, 'BLOCK', this.#options.blockMs, 'STREAMS', key, last) as Array<[string, Entry[]]> | Record<string, Entry[]> | null
+        if (reply === null) {
+          // Nothing new: the stream may have expired with a dead owner.
+          if (await reader.exists(key) === 0) return
+          continue
+        }
+        const entries = Array.isArray(reply) ? reply[0]![1] : reply[key]!
+        const { frames, marker } = decode(entries)
+        if (marker === 'aborted') return
+        yield { scope, frames, ended: marker === 'end' }
+        if (marker === 'end') return
+        last = entries[entries.length - 1]![0]
+      }
+    } finally {
+      signal.removeEventListener('abort', stop)
+      this.#readers.delete(reader)
+      reader.disconnect()
+    }
+  }
+
+  async signal (message: StreamSignal): Promise<void> {
+    await this.#ready().publish(this.#channel, JSON.stringify(message))
+  }
+
+  /** Resolves once subscribed: when Redis is down, once it is back. */
+  async onSignal (listener: (message: StreamSignal) => void): Promise<() => void> {
+    this.#listeners.add(listener)
+    const stop = (): void => {
+      this.#listeners.delete(listener)
+      if (this.#listeners.size > 0) return
+      this.#subscriber?.disconnect()
+      this.#subscriber = undefined
+      this.#subscribed = undefined
+    }
+    if (this.#subscribed === undefined) {
+      // A subscribed connection can do nothing else: one of its own. It
+      // subscribes on every (re)connect, so a subscription that failed
+      // while Redis was down is made when it is back.
+      const subscriber = this.#redis.duplicate({ autoResubscribe: false })
+      const channel = this.#channel
+      this.#subscribed = new Promise((resolve) => {
+        subscriber.on('ready', () => { subscriber.subscribe(channel).then(() => { resolve() }, this.#onConnectionError) })
+      })
+      subscriber.on('error', this.#onConnectionError)
+      subscriber.on('message', this.#onMessage)
+      this.#subscriber = subscriber
+    }
+    await this.#subscribed
+    return stop
+  }
+
+  readonly #onMessage = (_channel: string, text: string): void => {
+    const message = parseSignal(text)
+    if (message === undefined) {
+      this.#options.logger?.warn({ message: text }, 'fastify-cqrs-stream: ignored a malformed stream signal')
+      return
+    }
+    for (const listener of this.#listeners) listener(message)
+  }
+
+  readonly #onConnectionError = (error: unknown): void => {
+    this.#options.logger?.warn({ err: error }, 'fastify-cqrs-stream: Redis connection error; resume is off while it lasts')
+  }
+
+  /**
+   * Closes the store's own connections (signals, followers), and the
+   * client when the store made it. Call it after the app has closed.
+   */
+  async close (): Promise<void> {
+    this.#listeners.clear()
+    this.#subscriber?.disconnect()
+    this.#subscriber = undefined
+    this.#subscribed = undefined
+    for (const reader of this.#readers) reader.disconnect()
+    if (this.#ownsClient) this.#redis.disconnect()
+  }
+}

@@ -1,0 +1,156 @@
+// The cluster demo: two example-app instances sharing Redis behind the
+// round-robin proxy. A client that drops is resumed by the other instance.
+import { spawn } from 'node:child_process'
+import { createServer, request } from 'node:http'
+import { randomUUID } from 'node:crypto'
+import { connect } from 'amqplib'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { buildApp } from '../example-app/app.js'
+import { roundRobinProxy } from '../example-app/round-robin-proxy.js'
+import { sharedServices } from '../example-app/shared-services.js'
+import { RedisStreamStore } from '../src/redis/index.js'
+import { keyPrefix, REDIS_URL } from './fixtures/redis-apps.js'
+import { listen, openSse, startStreamId } from './fixtures/sse-client.js'
+
+const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
+const EXCHANGE = `test.cluster.${randomUUID()}`
+
+// The exchange the instances assert, deleted after the tests.
+t.teardown(async () => {
+  const connection = await connect(AMQP_URL)
+  const channel = await connection.createChannel()
+  await channel.deleteExchange(EXCHANGE)
+  await connection.close()
+})
+const ids = ['a', 'b', 'c', 'd', 'e', 'f']
+const query = ids.map((id) => `orderIds=${id}`).join('&')
+
+t.test('through the proxy, a stream dropped on one instance resumes on the other', async (t) => {
+  const prefix = keyPrefix(t)
+  const instances = []
+  for (const name of ['one', 'two']) {
+    const streamStore = new RedisStreamStore({ redis: REDIS_URL, keyPrefix: prefix })
+    const app = await buildApp({ orderDelayMs: 50, instance: name, streamStore })
+    t.teardown(async () => {
+      await app.close()
+      await streamStore.close()
+    })
+    instances.push({ host: '127.0.0.1', port: await listen(app) })
+  }
+  const proxy = roundRobinProxy(instances)
+  t.teardown(() => new Promise((resolve) => { proxy.closeAllConnections(); proxy.close(resolve) }))
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  const port = (proxy.address() as AddressInfo).port
+
+  const first = await openSse(port, `/orders/process?${query}`)
+  t.equal(first.headers['x-instance'], 'one')
+  const streamId = await startStreamId(first)
+  await first.until(() => first.parser.frames.length >= 3, 'two results')
+  const seen = first.parser.frames.length - 1
+  const cut = await fetch(`http://127.0.0.1:${port}/_proxy/cut`, { method: 'POST' })
+  t.same(await cut.json(), { cut: 1 }, 'the proxy cuts the stream, as a network blip would')
+  await t.rejects(first.ended, /cut/)
+
+  const second = await openSse(port, `/orders/process?${query}`, { headers: { 'last-event-id': first.parser.frames.at(-1)!.id! } })
+  t.equal(second.status, 200)
+  t.equal(second.headers['x-instance'], 'two', 'the proxy sent the reconnect to the other instance')
+  await second.ended
+  const frames = [...first.parser.frames, ...second.parser.frames]
+  t.same(frames.map((frame) => frame.id), Array.from({ length: ids.length + 2 }, (_, seq) => `${streamId}:${seq}`), `every frame once, in order (${seen} before the drop)`)
+  const results = frames.slice(1, -1).map((frame) => JSON.parse(frame.data).data.orderId)
+  t.same(results, ids, 'each order processed once')
+  t.equal(JSON.parse(frames.at(-1)!.data).type, 'complete')
+
+  await new Promise<void>((resolve) => { proxy.closeAllConnections(); proxy.close(() => resolve()) })
+})
+
+t.test('the proxy answers 502 when an instance is unreachable', async (t) => {
+  const proxy = roundRobinProxy([{ host: '127.0.0.1', port: 1 }])
+  t.teardown(() => new Promise((resolve) => proxy.close(resolve)))
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  const res = await fetch(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}/health`)
+  t.equal(res.status, 502)
+  t.match(await res.text(), /upstream 127\.0\.0\.1:1 is unreachable/)
+})
+
+t.test('the proxy cuts the client when an instance cuts a response it began', async (t) => {
+  // An instance that sends its headers and a frame, then loses its socket.
+  const upstream = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.write('data: 1\n\n', () => { res.socket!.resetAndDestroy() })
+  })
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => upstream.close(resolve)))
+  const proxy = roundRobinProxy([{ host: '127.0.0.1', port: (upstream.address() as AddressInfo).port }])
+  t.teardown(() => new Promise((resolve) => { proxy.closeAllConnections(); proxy.close(resolve) }))
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  const client = await openSse((proxy.address() as AddressInfo).port, '/stream')
+  t.equal(client.status, 200)
+  await t.rejects(client.ended, /cut/, 'cut, not ended: EventSource reconnects')
+  t.equal(client.body(), 'data: 1\n\n')
+
+  // The same while the request is still being sent: the forwarded request fails too.
+  const port = (proxy.address() as AddressInfo).port
+  const cut = await new Promise<string>((resolve) => {
+    const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/stream', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => { body += chunk })
+      res.on('close', () => { resolve(res.complete ? 'ended' : `cut after ${JSON.stringify(body)}`) })
+    })
+    req.on('error', () => {})
+    req.write('a body that never ends')
+  })
+  t.equal(cut, 'cut after "data: 1\\n\\n"')
+})
+
+t.test('sharedServices: in memory without REDIS_URL and AMQP_URL; Redis and RabbitMQ with them', async (t) => {
+  const none = await sharedServices({})
+  t.same(none.options, { broker: undefined, streamStore: undefined })
+  await none.close()
+  const both = await sharedServices({ REDIS_URL, AMQP_URL, AMQP_EXCHANGE: EXCHANGE })
+  t.ok(both.options.streamStore instanceof RedisStreamStore)
+  t.equal(typeof both.options.broker?.send, 'function')
+  await both.close()
+  await t.rejects(sharedServices({ REDIS_URL, AMQP_URL: 'amqp://guest:guest@127.0.0.1:1' }), { code: 'FST_ERR_CQRS_STREAM_BROKER_UNAVAILABLE' })
+})
+
+/**
+ * The environment without tap's loader: the cluster's processes run as
+ * `npm run start:cluster` does. tap's process tracking still wraps spawn();
+ * its coverage is turned off, as those processes load src/ through tsx,
+ * whose line maps differ from the test loader's.
+ */
+function plainEnv (): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key === 'NODE_OPTIONS' || key === 'NODE_V8_COVERAGE' || key.startsWith('TAP') || key.startsWith('_TAPJS')) continue
+    env[key] = value
+  }
+  env._TAPJS_PROCESSINFO_COVERAGE_ = '0'
+  return env
+}
+
+t.test('npm run start:cluster: two instances behind the proxy, stopped by SIGTERM', async (t) => {
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../example-app/cluster.ts', import.meta.url))], {
+    env: { ...plainEnv(), PORT: String(port), AMQP_EXCHANGE: EXCHANGE },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = once(child, 'exit')
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  for (let tries = 0; !output.includes('cluster: open') && tries < 300; tries++) await new Promise((resolve) => setTimeout(resolve, 100))
+  t.match(output, `cluster: open http://127.0.0.1:${port}/`)
+  const served = []
+  for (let i = 0; i < 2; i++) served.push((await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { instance: string }).instance)
+  t.same(served.sort(), ['instance-1', 'instance-2'], 'round robin over both instances')
+  child.kill('SIGTERM')
+  const [code] = await exited
+  t.equal(code, 0, 'exits cleanly')
+})
