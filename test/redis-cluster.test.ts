@@ -223,6 +223,17 @@ t.test('a follower drops its client at a gap in the stored frames, and a reconne
   await b.store.append('s', frame(5))
   const before = await b.app.inject({ url: '/ticks?count=1', headers: { 'last-event-id': 's:1' } })
   t.equal(before.statusCode, 204, 'frame 2 is no longer kept')
+
+  // The owner aborts a stream (its client stayed away too long): followers are cut, and a reconnect gets 204.
+  await b.store.open('aborted', { scope: '/ticks', maxFrames: 10 })
+  await b.store.append('aborted', frame(1))
+  const cut = await openSse(b.port, '/ticks?count=1', { headers: { 'last-event-id': 'aborted:1' } })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  await b.store.delete('aborted')
+  await t.rejects(cut.ended, /cut/, 'cut without a last frame')
+  t.equal(cut.body(), '')
+  const gone = await b.app.inject({ url: '/ticks?count=1', headers: { 'last-event-id': 'aborted:1' } })
+  t.equal(gone.statusCode, 204)
 })
 
 t.test('a follower whose Redis goes down cuts its client and logs why', async (t) => {
