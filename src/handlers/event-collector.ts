@@ -6,7 +6,8 @@ import { isEvent, type Event } from '../messages/event.js'
  * by streaming handlers and event handlers.
  */
 export abstract class EventCollector {
-  #events: Event[] = []
+  // Made by the first emit(): most handlers emit nothing.
+  #events: Event[] | undefined
 
   /**
    * Queue an event. A streaming handler's events are handled before the item
@@ -17,20 +18,20 @@ export abstract class EventCollector {
    */
   emit (event: Event): void {
     if (!isEvent(event)) throw new InvalidBindingError('emit() takes an instance of a DomainEvent() or NotificationEvent() class')
+    this.#events ??= []
     this.#events.push(event)
   }
 
   /** A copy of the events emitted and not yet taken. */
-  get events (): readonly Event[] { return this.#events.slice() }
+  get events (): readonly Event[] { return this.#events?.slice() ?? [] }
 
   /** Drop every pending event. */
-  clearEvents (): void { this.#events = [] }
+  clearEvents (): void { this.#events = undefined }
 
   /** @internal the pending events, emptied in one step (no copy). */
   takeEvents (): Event[] | undefined {
     const events = this.#events
-    if (events.length === 0) return undefined
-    this.#events = []
+    this.#events = undefined
     return events
   }
 }

@@ -1,16 +1,16 @@
-import { asClass, type AwilixContainer, type Resolver } from 'awilix'
+import { asClass, type Resolver } from 'awilix'
 
 // asClass() parses the class's source for its dependencies on every call
 // (about 9 µs for a small handler); one resolver per class is reused by
 // every stream's scope instead.
 const resolvers = new WeakMap<abstract new (...args: never[]) => unknown, Resolver<unknown>>()
 
-/** Builds an instance of `Class` from `scope`, injecting its dependencies. */
-export function buildFrom<T> (scope: AwilixContainer, Class: abstract new (...args: never[]) => T): T {
+/** The Awilix resolver that builds `Class`, made on first use. */
+export function resolverOf<T> (Class: abstract new (...args: never[]) => T): Resolver<T> {
   let resolver = resolvers.get(Class)
   if (resolver === undefined) {
     resolver = asClass(Class as unknown as new () => T)
     resolvers.set(Class, resolver)
   }
-  return scope.build(resolver as Resolver<T>)
+  return resolver as Resolver<T>
 }

@@ -7,7 +7,9 @@ import type { RequestMessage } from '../messages/request.js'
  * Runs a streaming handler and hands on each item only after the events
  * emitted while producing it were dispatched, including those emitted after
  * the last yield. Whatever way it ends, the handler's generator is returned
- * (its `finally` runs) and its undelivered events are dropped.
+ * (its `finally` runs) and its undelivered events are dropped. It is the
+ * innermost source of a stream with middlewares; without them, the stream
+ * does the same steps itself (MediatorStream#pull).
  */
 export async function * handlerRun (
   handler: StreamingRequestHandler,

@@ -82,7 +82,8 @@ export function startEventStream<T> (
 /**
  * Starts a new execution of `source` on `reply`. `trusted` marks a call
  * from `streamRoute`: its serialiser is compiled by this package, whose
- * output needs no line-break check.
+ * output needs no line-break check. `streamId`, when given, overrides
+ * `options.streamId` (a route's options are shared by its requests).
  */
 export function startRun<T> (
   reply: FastifyReply,
@@ -91,9 +92,9 @@ export function startRun<T> (
   defaults: StreamDefaults,
   open: OpenStreams,
   trusted: boolean,
-  resume?: RouteResume
+  resume?: RouteResume,
+  streamId: string = options.streamId ?? randomUUID()
 ): FastifyReply {
-  const streamId = options.streamId ?? randomUUID()
   const retryMs = options.retryMs ?? defaults.retryMs
   const stream = new StreamRun<T>({
     streamId,

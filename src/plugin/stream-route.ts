@@ -97,8 +97,8 @@ export function streamRouteDecorator (services: StreamServices) {
     const scope = `${this.prefix}${url}`
     const responses = { ...streamResponses(response?.schema as JsonSchema | undefined), ...schema?.response as JsonSchema | undefined }
     const streamUrl = `${url.replace(/\/+$/, '')}/:streamId`
-    const routeResume = (cancelPath: string): RouteResume | undefined =>
-      resume === undefined ? undefined : { scope, cancelPath, ...resume }
+    // Only for a resumable route (twoStep implies resume).
+    const routeResume = (cancelPath: string): RouteResume => ({ scope, cancelPath, ...resume! })
 
     const sourceOf = (request: FastifyRequest): EventStreamSource<unknown> => {
       const command = new RequestType(method === 'GET' ? request.query as never : request.body as never)
@@ -138,12 +138,13 @@ export function streamRouteDecorator (services: StreamServices) {
         const lastEventId = lastEventIdOf(request)
         if (lastEventId !== undefined) return reconnect(reply, lastEventId)
         const streamId = randomUUID()
-        const path = pathOf(request)
         if (twoStep !== undefined) {
           pending.add(streamId, scope, sourceOf(request), twoStep.claimTimeoutMs)
-          return reply.code(202).send({ streamId, url: `${path}/${streamId}` })
+          return reply.code(202).send({ streamId, url: `${pathOf(request)}/${streamId}` })
         }
-        return startRun(reply, sourceOf(request), { ...streamOptions, streamId }, defaults, open, true, routeResume(`${path}/<id>`))
+        // The stream url is worked out only for a resumable route, which sends it as cancelUrl.
+        const resumeOf = resume === undefined ? undefined : routeResume(`${pathOf(request)}/<id>`)
+        return startRun(reply, sourceOf(request), streamOptions, defaults, open, true, resumeOf, streamId)
       },
     })
     if (resume === undefined) return this
@@ -163,7 +164,7 @@ export function streamRouteDecorator (services: StreamServices) {
           if (lastEventId !== undefined) return reconnect(reply, lastEventId, streamId)
           const source = pending.claim(streamId, scope)
           if (source !== undefined) {
-            return startRun(reply, source, { ...streamOptions, streamId }, defaults, open, true, routeResume(pathOf(request)))
+            return startRun(reply, source, streamOptions, defaults, open, true, routeResume(pathOf(request)), streamId)
           }
           // A second reader of a claimed stream starts from its first frame.
           return resumeFrom(reply, streamId, -1, true)

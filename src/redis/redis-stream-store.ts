@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { Redis, type ChainableCommander } from 'ioredis'
 import { StreamStoreUnavailableError } from '../errors.js'
 import type {
@@ -29,6 +30,18 @@ type Entry = [id: string, fields: string[]]
 
 /** The entry id of frame `seq`; for `seq` -1, the id before every frame. */
 const entryId = (seq: number): string => `0-${seq + 1}`
+
+/**
+ * Drops a connection now (no QUIT: Redis may be down); resolves once its
+ * socket is closed. One without a socket (reconnecting, never connected)
+ * ends at once.
+ */
+async function disconnected (redis: Redis): Promise<void> {
+  const open = redis.status === 'connecting' || redis.status === 'connect' || redis.status === 'ready'
+  const ended = open ? once(redis, 'end') : undefined
+  redis.disconnect()
+  await ended
+}
 
 /** Runs a MULTI and rejects with the first failed command's error (EXEC itself resolves with them). */
 async function execOrThrow (multi: ChainableCommander): Promise<unknown[]> {
@@ -256,10 +269,11 @@ export class RedisStreamStore implements SharedStreamStore {
    */
   async close (): Promise<void> {
     this.#listeners.clear()
-    this.#subscriber?.disconnect()
+    const closing = [...this.#readers]
+    if (this.#subscriber !== undefined) closing.push(this.#subscriber)
+    if (this.#ownsClient) closing.push(this.#redis)
     this.#subscriber = undefined
     this.#subscribed = undefined
-    for (const reader of this.#readers) reader.disconnect()
-    if (this.#ownsClient) this.#redis.disconnect()
+    await Promise.all(closing.map(disconnected))
   }
 }

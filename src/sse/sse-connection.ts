@@ -95,16 +95,23 @@ export class SseConnection {
     res.on('close', onClose)
     res.on('drain', onDrain)
     res.writeHead(200, { ...this.#options.headers, ...SSE_HEADERS })
-    if (this.#options.heartbeatMs > 0) {
-      this.#heartbeat = setTimeout(beat, this.#options.heartbeatMs, this)
-      this.#heartbeat.unref()
-    }
     return true
   }
 
-  /** Sends the headers now, when no frame is about to go out with them. */
+  /** Sends the headers now, when no frame is about to go out with them; only right after `open()`. */
   flushHeaders (): void {
-    if (!this.#ended) this.#res.flushHeaders()
+    this.#res.flushHeaders()
+    this.#keepAlive()
+  }
+
+  // The heartbeat starts with the first write: a short stream, written whole
+  // by end(), never needs a timer.
+  #keepAlive (): void {
+    if (this.#heartbeat !== undefined) this.#heartbeat.refresh()
+    else if (this.#options.heartbeatMs > 0) {
+      this.#heartbeat = setTimeout(beat, this.#options.heartbeatMs, this)
+      this.#heartbeat.unref()
+    }
   }
 
   /**
@@ -130,7 +137,7 @@ export class SseConnection {
     this.#buffer = ''
     this.#wrote = true
     if (!this.#res.write(chunk)) this.#blocked = true
-    this.#heartbeat?.refresh()
+    this.#keepAlive()
   }
 
   /** While `blocked`: resolves on `drain`, on the client leaving, or on `end()`. */

@@ -39,6 +39,28 @@ export interface StreamRunOptions<T> extends FrameEncoderOptions<T> {
   readonly onEnd?: ((run: StreamRun<T>) => void) | undefined
 }
 
+/** What a source function gets; its controller is the run's, made when `signal` is read. */
+class RunSourceContext implements SourceContext {
+  // `signal` is an own enumerable getter, as on an object literal, but one
+  // function shared by every context: V8 builds a literal with a getter on
+  // its slow path, about 1 µs per stream.
+  static readonly #signal: PropertyDescriptor = {
+    get (this: RunSourceContext): AbortSignal { return StreamRun.signalOf(this.#run) },
+    enumerable: true,
+    configurable: true,
+  }
+
+  readonly streamId: string
+  declare readonly signal: AbortSignal
+  readonly #run: StreamRun<unknown>
+
+  constructor (streamId: string, run: StreamRun<unknown>) {
+    this.streamId = streamId
+    this.#run = run
+    Object.defineProperty(this, 'signal', RunSourceContext.#signal)
+  }
+}
+
 /** Where a run's frames go: a client's connection here, or a client that follows the stream from another instance. */
 type RunSink = Pick<SseConnection, 'blocked' | 'writable' | 'push' | 'end' | 'endWithin' | 'done'>
 
@@ -198,11 +220,12 @@ export class StreamRun<T> implements ConnectionOwner {
   }
 
   #sourceContext (): SourceContext {
-    const run = this
-    return {
-      streamId: this.streamId,
-      get signal () { return (run.#controller ??= new AbortController()).signal },
-    }
+    return new RunSourceContext(this.streamId, this as StreamRun<unknown>)
+  }
+
+  /** @internal `signal` of the source context: the run's controller, made on first use. */
+  static signalOf (run: StreamRun<unknown>): AbortSignal {
+    return (run.#controller ??= new AbortController()).signal
   }
 
   async #pump (): Promise<void> {
