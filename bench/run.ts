@@ -271,11 +271,20 @@ async function idleStreams (): Promise<void> {
 
 interface PipelineRun { items: number, events: number, errors: number, seconds: number, eventsPerSec: number, cpuUsPerEvent: number }
 
+// Closed sockets, exited servers' memory, other processes' GC: a pause
+// before a case that a busy machine skews (both variants get the same).
+const SETTLE_MS = 10_000
+function settle (): Promise<void> {
+  return quick ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+}
+
 async function eventPipeline (): Promise<void> {
   const { n, reps } = plan.pipeline
   heading(`Event pipeline: ${n.toLocaleString('en-US')} items × 2 domain events × 2 handlers, pool of 8, in-process — events/s, median [min–max] of ${reps}`)
   const variants = ['ours', 'bare']
   const runs: Record<string, PipelineRun[]> = { ours: [], bare: [] }
+  // It follows 5,000 idle streams: let the machine settle first.
+  await settle()
   await interleaved(variants, reps, async (variant) => {
     runs[variant]!.push(await runJson<PipelineRun>(['bench/pipeline.mjs', variant, String(n)], true))
   })
@@ -292,8 +301,6 @@ async function eventPipeline (): Promise<void> {
     pairedSpread(eps('ours'), eps('bare')))
 }
 
-const SETTLE_MS = 10_000
-
 interface LiveRun { items: number, errors: number, seconds: number, p50Ms: number, p99Ms: number, maxMs: number, serverCpuUsPerFrame: number }
 
 async function liveLatency (): Promise<void> {
@@ -301,9 +308,8 @@ async function liveLatency (): Promise<void> {
   heading(`Live latency: ${streams.toLocaleString('en-US')} streams, one item every ${ms} ms, ${n} items (${(n * ms / 1000).toFixed(1)} s) — yield → client receipt, median [min–max] of ${reps}`)
   const variants = ['ours', 'raw']
   const runs: Record<string, LiveRun[]> = { ours: [], raw: [] }
-  // A latency case after the heavy ones: give the machine time to settle
-  // (closed sockets, other processes' GC) before measuring the tail.
-  if (!quick) await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+  // A latency case after the heavy ones: let the machine settle before measuring the tail.
+  await settle()
   await withServers(variants, async (servers) => {
     // Warm-up: a short run on each server.
     for (const v of variants) await client({ mode: 'live', port: servers[v]!.port, streams: Math.min(streams, 100), n: 3, ms })
