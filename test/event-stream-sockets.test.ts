@@ -423,3 +423,30 @@ t.test('frames coalesced into few TCP reads: 5,000 fast items arrive once, in or
   t.same(payload(got.at(-1)!), COMPLETE)
   t.ok(client.chunks() < total / 10, `${total + 2} frames arrived in ${client.chunks()} reads`)
 })
+
+t.test('a source that first reads signal after the client left finds it aborted', async (t) => {
+  const { app } = await sseApp(t)
+  const seen = deferred<{ aborted: boolean, code: unknown }>()
+  const never = deferred()
+  app.get('/late', (_request, reply) => reply.eventStream((context) => (async function * () {
+    try {
+      yield 1
+      await never.promise
+    } finally {
+      // The first read of context.signal: after the run ended.
+      seen.resolve({ aborted: context.signal.aborted, code: codeOf(context.signal.reason) })
+    }
+  })()))
+  const port = await listen(app)
+  const client = await openSse(port, '/late')
+  await client.until(() => client.parser.frames.length === 2, 'the progress frame')
+  client.destroy()
+  let open = 1
+  await eventually(() => {
+    app.server.getConnections((_error, count) => { open = count })
+    return open === 0
+  }, 'the server to see the client leave')
+  // The source was waiting, not at a yield: it runs on to its end.
+  never.resolve()
+  t.same(await within(seen.promise, 'the source to end'), { aborted: true, code: 'FST_ERR_CQRS_STREAM_ABORTED' })
+})

@@ -29,17 +29,28 @@ async function dropped (client: SseClient): Promise<void> {
   await client.ended.catch(() => {})
 }
 
+/**
+ * A stream started on `a` whose handler is held after `ticks` ticks, and
+ * whose client then left once it had them; resolves with the stream id once
+ * Redis holds them.
+ */
+async function droppedOn (a: RedisInstance, url: string, ticks: number): Promise<string> {
+  a.pacer.hold()
+  a.pacer.release(ticks)
+  const first = await openSse(a.port, url)
+  const streamId = await startStreamId(first)
+  await first.until(() => first.parser.frames.length === ticks + 1, `the start frame and ${ticks} tick(s)`)
+  await dropped(first)
+  await inRedis(a, streamId, ticks)
+  return streamId
+}
+
 t.test('a client drops from A, reconnects to B with Last-Event-ID and gets every remaining frame once; the handler runs once, on A', async (t) => {
   const prefix = keyPrefix(t)
   // A short window: the stream outlives it only because B renews A's lease.
   const a = await redisInstance(t, { keyPrefix: prefix, resume: { windowMs: 600 } })
   const b = await redisInstance(t, { keyPrefix: prefix, resume: { windowMs: 600 } })
-  a.pacer.hold()
-  a.pacer.release(3)
-  const first = await openSse(a.port, '/ticks?count=10')
-  const streamId = await startStreamId(first)
-  await first.until(() => first.parser.frames.length === 4, 'start and three ticks')
-  await dropped(first)
+  const streamId = await droppedOn(a, '/ticks?count=10', 3)
   a.pacer.release(2)
   await eventually(() => a.pacer.yielded === 5, 'two ticks produced while nobody listens')
   await inRedis(a, streamId, 5)
@@ -114,13 +125,7 @@ t.test('a follower on B that leaves: A waits its window, then aborts the handler
   const prefix = keyPrefix(t)
   const a = await redisInstance(t, { keyPrefix: prefix, resume: { windowMs: 600 } })
   const b = await redisInstance(t, { keyPrefix: prefix, resume: { windowMs: 600 } })
-  a.pacer.hold()
-  a.pacer.release(1)
-  const first = await openSse(a.port, '/ticks?count=10')
-  const streamId = await startStreamId(first)
-  await first.until(() => first.parser.frames.length === 2, 'start and a tick')
-  await dropped(first)
-  await inRedis(a, streamId, 1)
+  const streamId = await droppedOn(a, '/ticks?count=10', 1)
   const second = await openSse(b.port, '/ticks?count=10', { headers: { 'last-event-id': `${streamId}:1` } })
   t.equal(second.status, 200)
   // Twice the window: B's lease keeps it alive.
@@ -140,11 +145,7 @@ t.test('backpressure crosses instances: a follower that does not read holds the 
   const count = 2000
   // 10 KB frames: 20 MB in all, more than loopback socket buffers hold.
   const url = `/pads?count=${count}&size=10000`
-  a.pacer.hold()
-  const first = await openSse(a.port, url)
-  const streamId = await startStreamId(first)
-  await dropped(first)
-  await inRedis(a, streamId, 0)
+  const streamId = await droppedOn(a, url, 0)
   const second = await openSse(b.port, url, { headers: { 'last-event-id': `${streamId}:0` } })
   // A few frames through B first: by then A has B's follow signal (until
   // then A counts frames as produced while the client is away).
@@ -171,13 +172,7 @@ t.test('B closing drops its followers without a last frame: the client resumes o
   const prefix = keyPrefix(t)
   const a = await redisInstance(t, { keyPrefix: prefix })
   const b = await redisInstance(t, { keyPrefix: prefix })
-  a.pacer.hold()
-  a.pacer.release(1)
-  const first = await openSse(a.port, '/ticks?count=3')
-  const streamId = await startStreamId(first)
-  await first.until(() => first.parser.frames.length === 2, 'start and a tick')
-  await dropped(first)
-  await inRedis(a, streamId, 1)
+  const streamId = await droppedOn(a, '/ticks?count=3', 1)
   const second = await openSse(b.port, '/ticks?count=3', { headers: { 'last-event-id': `${streamId}:1` } })
   t.equal(second.status, 200)
   await b.app.close()
@@ -192,12 +187,7 @@ t.test('B closing drops its followers without a last frame: the client resumes o
 t.test('a follower that goes quiet without leaving (its instance died): its lease lapses, then the window runs', async (t) => {
   const prefix = keyPrefix(t)
   const a = await redisInstance(t, { keyPrefix: prefix, resume: { windowMs: 600 } })
-  a.pacer.hold()
-  a.pacer.release(1)
-  const first = await openSse(a.port, '/ticks?count=10')
-  const streamId = await startStreamId(first)
-  await first.until(() => first.parser.frames.length === 2, 'start and a tick')
-  await dropped(first)
+  const streamId = await droppedOn(a, '/ticks?count=10', 1)
   // What a follower on another instance publishes first; then it dies.
   await a.store.redis.publish(`${prefix}signals`, JSON.stringify({ type: 'follow', streamId, follower: 'ghost', seq: 1 }))
   // Past the window that started at the drop, within the lease and the window after it.
@@ -241,13 +231,7 @@ t.test('a follower whose Redis goes down cuts its client and logs why', async (t
   const prefix = 'down:'
   const a = await redisInstance(t, { keyPrefix: prefix, store: { redis: server.url } })
   const b = await redisInstance(t, { keyPrefix: prefix, store: { redis: server.url } })
-  a.pacer.hold()
-  a.pacer.release(1)
-  const first = await openSse(a.port, '/ticks?count=10')
-  const streamId = await startStreamId(first)
-  await first.until(() => first.parser.frames.length === 2, 'start and a tick')
-  await dropped(first)
-  await inRedis(a, streamId, 1)
+  const streamId = await droppedOn(a, '/ticks?count=10', 1)
   const second = await openSse(b.port, '/ticks?count=10', { headers: { 'last-event-id': `${streamId}:1` } })
   t.equal(second.status, 200)
   await new Promise((resolve) => setTimeout(resolve, 100))
@@ -268,11 +252,7 @@ t.test('a client that leaves while its stream is read from Redis is not followed
   }
   const a = await redisInstance(t, { keyPrefix: prefix })
   const b = await redisInstance(t, { keyPrefix: prefix, makeStore: (options) => new SlowStore(options) })
-  a.pacer.hold()
-  const first = await openSse(a.port, '/ticks?count=10')
-  const streamId = await startStreamId(first)
-  await dropped(first)
-  await inRedis(a, streamId, 0)
+  const streamId = await droppedOn(a, '/ticks?count=10', 0)
   const request = openSse(b.port, '/ticks?count=10', { headers: { 'last-event-id': `${streamId}:0` } })
   request.catch(() => {})
   await eventually(() => gate !== undefined, 'B reading Redis')

@@ -2,6 +2,7 @@ import { StreamAbortedError } from '../errors.js'
 import { RemoteSink } from '../resume/remote-sink.js'
 import type { StreamStore } from '../resume/stream-store.js'
 import { FrameEncoder, type FrameEncoderOptions } from './frame-encoder.js'
+import { RunContext } from './run-context.js'
 import { isFailure, toPublicError } from './public-error.js'
 import type { ConnectionOwner, SseConnection } from './sse-connection.js'
 import { isTerminable, terminateSource } from './terminable.js'
@@ -39,28 +40,6 @@ export interface StreamRunOptions<T> extends FrameEncoderOptions<T> {
   readonly onEnd?: ((run: StreamRun<T>) => void) | undefined
 }
 
-/** What a source function gets; its controller is the run's, made when `signal` is read. */
-class RunSourceContext implements SourceContext {
-  // `signal` is an own enumerable getter, as on an object literal, but one
-  // function shared by every context: V8 builds a literal with a getter on
-  // its slow path, about 1 µs per stream.
-  static readonly #signal: PropertyDescriptor = {
-    get (this: RunSourceContext): AbortSignal { return StreamRun.signalOf(this.#run) },
-    enumerable: true,
-    configurable: true,
-  }
-
-  readonly streamId: string
-  declare readonly signal: AbortSignal
-  readonly #run: StreamRun<unknown>
-
-  constructor (streamId: string, run: StreamRun<unknown>) {
-    this.streamId = streamId
-    this.#run = run
-    Object.defineProperty(this, 'signal', RunSourceContext.#signal)
-  }
-}
-
 /** Where a run's frames go: a client's connection here, or a client that follows the stream from another instance. */
 type RunSink = Pick<SseConnection, 'blocked' | 'writable' | 'push' | 'end' | 'endWithin' | 'done'>
 
@@ -84,8 +63,8 @@ function flatten (text: string): string {
  */
 export class StreamRun<T> implements ConnectionOwner {
   readonly #encoder: FrameEncoder<T>
-  // Made when a source function reads `signal`: a mediator stream has its own.
-  #controller: AbortController | undefined
+  // Made for a source function; its controller when it reads `signal` (a mediator stream has its own).
+  #context: RunContext | undefined
   readonly #options: StreamRunOptions<T>
   readonly #resume: RunResume | undefined
   #sink: RunSink | undefined
@@ -220,12 +199,7 @@ export class StreamRun<T> implements ConnectionOwner {
   }
 
   #sourceContext (): SourceContext {
-    return new RunSourceContext(this.streamId, this as StreamRun<unknown>)
-  }
-
-  /** @internal `signal` of the source context: the run's controller, made on first use. */
-  static signalOf (run: StreamRun<unknown>): AbortSignal {
-    return (run.#controller ??= new AbortController()).signal
+    return (this.#context = new RunContext(this.streamId))
   }
 
   async #pump (): Promise<void> {
@@ -317,7 +291,7 @@ export class StreamRun<T> implements ConnectionOwner {
       }
     }
     if (reason !== undefined) {
-      this.#controller?.abort(reason)
+      if (this.#context !== undefined) RunContext.abort(this.#context, reason)
       // Eagerly stop the source; a mediator stream aborts its handler at once, with this reason.
       const iterator = this.#iterator
       const stopping = isTerminable(iterator) ? iterator[terminateSource](reason) : iterator?.return?.()
