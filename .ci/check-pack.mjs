@@ -5,7 +5,9 @@ import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 
 const docs = ['README.md', 'CHANGELOG.md', 'LICENSE']
-const allowed = (path) => path === 'package.json' || docs.includes(path) || /^dist\/.+\.(js|d\.ts)$/.test(path)
+// docs/ ships too: the README's links to it then work in node_modules and on
+// the npm page.
+const allowed = (path) => path === 'package.json' || docs.includes(path) || /^dist\/.+\.(js|d\.ts)$/.test(path) || /^docs\/[\w.-]+\.(md|svg)$/.test(path)
 
 // --ignore-scripts: no prepack/postpack hooks, so no recursion into build.
 const [report] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
@@ -18,6 +20,7 @@ const problems = [
   ...['dist/index.js', 'dist/index.d.ts', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/redis/index.js', 'dist/redis/index.d.ts', 'dist/amqp/index.js', 'dist/amqp/index.d.ts', 'package.json']
     .filter((path) => !paths.includes(path)).map((path) => `missing from the package: ${path}`),
   ...docs.filter((path) => existsSync(path) && !paths.includes(path)).map((path) => `missing from the package: ${path}`),
+  ...(paths.some((path) => path.startsWith('docs/')) ? [] : ['missing from the package: docs/']),
 ]
 if (problems.length > 0) {
   console.error(`check-pack: ${report.filename}\n  ${problems.join('\n  ')}`)

@@ -2,7 +2,7 @@ import { asClass, asValue, createContainer } from 'awilix'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fastifyCqrsStream, { InMemoryMessageBroker, type MessageBroker, type StreamStore } from '../src/index.js'
 import { OrderAnalyticsHandler, OrderProcessedHandler, ProcessOrdersHandler } from './handlers.js'
-import { OrderAnalyticsEvent, OrderProcessedEvent, OrderProcessedResult, ProcessOrdersCommand } from './messages.js'
+import { OrderAnalyticsEvent, OrderProcessedEvent, ProcessOrdersCommand } from './messages.js'
 import { clientModules } from './client-modules.js'
 import { indexPage } from './page.js'
 import { AnalyticsService, OrderService } from './services.js'
@@ -61,12 +61,12 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
   // /orders/process/<streamId> cancels it.
   const resume = { windowMs: 30_000, maxBufferedFrames: 1000 }
   // The command from a JSON body: for fetch() and curl.
-  app.streamRoute({ method: 'POST', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult, resume })
+  app.streamRoute({ method: 'POST', url: '/orders/process', request: ProcessOrdersCommand, resume })
   // The command from the query string: for EventSource, which can only GET.
-  app.streamRoute({ method: 'GET', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult, resume })
+  app.streamRoute({ method: 'GET', url: '/orders/process', request: ProcessOrdersCommand, resume })
   // Two steps: POST /orders answers 202 { streamId, url }; GET url streams it.
   // For commands too big for a query string, or sent with an auth header.
-  app.streamRoute({ method: 'POST', url: '/orders', request: ProcessOrdersCommand, response: OrderProcessedResult, twoStep: true })
+  app.streamRoute({ method: 'POST', url: '/orders', request: ProcessOrdersCommand, twoStep: true })
 
   app.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(indexPage))
 

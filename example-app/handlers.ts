@@ -12,7 +12,7 @@ import type { AnalyticsService, OrderService } from './services.js'
  * producing an order are handled before that order's `progress` frame is
  * sent.
  */
-export class ProcessOrdersHandler extends StreamingRequestHandler<ProcessOrdersCommand, OrderProcessedResult> {
+export class ProcessOrdersHandler extends StreamingRequestHandler<ProcessOrdersCommand> {
   readonly #orders: OrderService
 
   constructor ({ orders }: { orders: OrderService }) {

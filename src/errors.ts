@@ -45,6 +45,14 @@ export const NoHandlerError = createError<[string, string]>(
   500
 )
 
+/** A handler class needs a registration the container does not have (found when the app boots). */
+export const MissingDependencyError = createError<[string, string, string, string, Cause?]>(
+  'FST_ERR_CQRS_STREAM_MISSING_DEPENDENCY',
+  'fastify-cqrs-stream: %s (%s) needs "%s", which the container does not register (resolution path: %s). ' +
+    'Register it in the Awilix container before app.ready(), or set verifyHandlers: false to skip this check.',
+  500
+)
+
 /** `X.parse(value)` found a value that does not match the message schema. */
 export const InvalidMessageError = createError<[string, string]>(
   'FST_ERR_CQRS_STREAM_INVALID_MESSAGE',
@@ -117,10 +125,14 @@ export const EventHandlerFailedError = createError<[string, string, Cause?]>(
   500
 )
 
-/** A streamed item could not be serialised to JSON. */
-export const SerializationError = createError<[Cause?]>(
+/**
+ * A streamed item could not be serialised to JSON. The message (for the log)
+ * says why; the client's error frame gets a generic one.
+ */
+export const SerializationError = createError<[string, Cause?]>(
   'FST_ERR_CQRS_STREAM_SERIALIZATION',
-  'fastify-cqrs-stream: a streamed item could not be serialised to JSON. Yield plain data or a Response instance.',
+  // No closing period: pino appends ": <the cause's message>".
+  'fastify-cqrs-stream: %s',
   500
 )
 

@@ -5,9 +5,16 @@ export default fastifyCqrsStream
 
 export type { FastifyCqrsStreamOptions, EventStreamSettings } from './plugin/plugin-options.js'
 export type { EventStreamOptions } from './plugin/event-stream-reply.js'
-export type { StreamRouteOptions, TwoStepSettings } from './plugin/stream-route-options.js'
+export type {
+  StreamRouteOptions, TwoStepSettings, StreamRequestClass, StreamResponseClass, ResponseOptionOf,
+} from './plugin/stream-route-options.js'
 
-export { Request, RequestMessage, type RequestClass } from './messages/request.js'
+export {
+  Request, RequestMessage, type RequestClass, type RequestOptions, type TypedRequestClass, type UntypedRequestClass,
+  type ResultClass, type ResultSpec, type ResultOf, type ResultValueOf, type ResultJsonOf,
+} from './messages/request.js'
+export type { ResultInfo, TypedResult, UntypedResult } from './messages/result-type.js'
+export type { DataOf, ResultDataOf } from './client/command-types.js'
 export { Response, ResponseMessage, type ResponseClass } from './messages/response.js'
 export { DomainEvent, DomainEventMessage, type DomainEventClass } from './messages/domain-event.js'
 export {
@@ -28,6 +35,7 @@ export {
 } from './mediator/streaming-request-mediator.js'
 export type { StreamingMediatorOptions } from './mediator/mediator-options.js'
 export type { MediatorStream, StreamOptions } from './mediator/mediator-stream.js'
+export { VERIFY_STREAM_ID } from './mediator/verify-handlers.js'
 export type { StreamMiddleware } from './mediator/stream-middleware.js'
 export type {
   EventHandlerErrorInfo, OnEventHandlerError, EventHandlerFailure, MediatorLogger,

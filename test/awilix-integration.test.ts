@@ -12,6 +12,8 @@ import {
 /** A per-stream resource: registered scoped, with a disposer. */
 class Connection {
   closed = false
+  readonly streamId: string
+  constructor ({ streamId }: { streamId: string }) { this.streamId = streamId }
   close (): void { this.closed = true }
 }
 
@@ -28,6 +30,8 @@ function disposalWatch (): { watch: DisposalWatch, dispose: (connection: Connect
     watch,
     dispose: (connection) => {
       connection.close()
+      // The scope app.ready() builds each handler in (verifyHandlers) is not a stream's.
+      if (connection.streamId === 'fastify-cqrs-stream:verify') return
       watch.disposed.push(connection)
       resolveNext(connection)
     },
@@ -38,7 +42,7 @@ function disposalWatch (): { watch: DisposalWatch, dispose: (connection: Connect
 class TracedOrdersHandler extends ProcessOrdersHandler {
   readonly #connection: Connection
 
-  constructor (deps: { orders: OrderService, connection: Connection }) {
+  constructor (deps: { orders: OrderService, connection: Connection, streamId: string }) {
     super(deps)
     this.#connection = deps.connection
   }

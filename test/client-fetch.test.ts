@@ -229,3 +229,32 @@ t.test('two-step: a 202 without a url, and a GET that fails', async (t) => {
   t.match(await rejection(collect(streamCommand(`${base}/expired`, { body: {} }))),
     { code: 'FST_ERR_CQRS_STREAM_NOT_FOUND', statusCode: 404, message: 'no stream "x" here' })
 })
+
+t.test('a relative url: resolved against baseUrl; without one (Node has no page) a coded error, not ERR_INVALID_URL', async (t) => {
+  const { base, requests } = await countApp(t)
+  const received = await collect(streamCommand<{ n: number }>('/count', { body: { to: 1 }, baseUrl: base }))
+  t.same(received, counted(received, 1), 'a string baseUrl')
+  const relativeToBase = await collect(streamCommand<{ n: number }>('count?to=2', { baseUrl: new URL(`${base}/`) }))
+  t.same(relativeToBase, counted(relativeToBase, 2), 'a URL baseUrl, a path relative to it')
+  t.same(requests.map((request) => request.url), ['/count', '/count?to=2'])
+
+  const relative = await rejection(streamCommand('/count', { body: { to: 1 } }).next())
+  t.ok(relative instanceof StreamCommandError)
+  t.match(relative, {
+    code: 'FST_ERR_CQRS_STREAM_INVALID_URL',
+    message: 'fastify-cqrs-stream: "/count" is a relative url and there is no page to resolve it against: pass an absolute url, or the server\'s address as the baseUrl option.',
+  })
+  t.match(await rejection(streamCommand('/count', { baseUrl: 'localhost:3000/x y' }).next()), {
+    code: 'FST_ERR_CQRS_STREAM_INVALID_URL', message: /^fastify-cqrs-stream: "\/count" is not a url\.$/,
+  }, 'a base that parses as a url with a scheme, a url that does not resolve')
+  t.match(await rejection(streamCommand('/count', { baseUrl: '127.0.0.1:3000' }).next()), {
+    code: 'FST_ERR_CQRS_STREAM_INVALID_URL',
+  })
+  t.match(await rejection(streamCommand('/count', { baseUrl: 'not a url' }).next()), {
+    code: 'FST_ERR_CQRS_STREAM_INVALID_URL', message: 'fastify-cqrs-stream: baseUrl must be an absolute url, got "not a url".',
+  })
+  t.match(await rejection(streamCommand('http://[', { baseUrl: base }).next()), {
+    code: 'FST_ERR_CQRS_STREAM_INVALID_URL', message: 'fastify-cqrs-stream: "http://[" is not a url.',
+  })
+  t.equal(requests.length, 2, 'nothing was sent for a bad url')
+})

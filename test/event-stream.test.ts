@@ -143,7 +143,7 @@ t.test('a source that throws: error frame, clean end, logged, app keeps serving'
 })
 
 t.test('a source that throws an exposed or own error shows its code', async (t) => {
-  const { app, logs } = await sseApp(t)
+  const { app, logs, pluginLogs } = await sseApp(t)
   app.get('/exposed', (_request, reply) => reply.eventStream(async function * () {
     throw Object.assign(new Error('out of stock'), { code: 'E_STOCK', expose: true })
   }, { streamId: 'e' }))
@@ -153,11 +153,18 @@ t.test('a source that throws an exposed or own error shows its code', async (t) 
   }, { streamId: 'd' }))
   const exposed = await app.inject('/exposed')
   t.equal(exposed.body, frames('e', [START('e'), { type: 'error', error: { code: 'E_STOCK', message: 'out of stock' } }]))
-  t.equal(logs.length, 1, 'an exposed error is still a failure for the log')
+  t.equal(logs.length, 0, 'an exposed error is the client\'s: not logged as an error')
+  t.same(pluginLogs.map(({ level, msg, streamId, error, err }) => ({ level, msg, streamId, error, err })), [{
+    level: 30,
+    msg: 'fastify-cqrs-stream: stream ended with an error for the client',
+    streamId: 'e',
+    error: { code: 'E_STOCK', message: 'out of stock' },
+    err: undefined,
+  }], 'but at info, with its code and message and no stack')
   const shutdown = await app.inject('/shutdown')
   const shutdownError = new errors.ShutdownError()
   t.equal(shutdown.body, frames('d', [START('d'), PROGRESS(1), { type: 'error', error: { code: shutdownError.code, message: shutdownError.message } }]))
-  t.equal(logs.length, 1, 'a shutdown is not logged as a failure')
+  t.equal(logs.length, 0, 'a shutdown is not logged as a failure')
 })
 
 t.test('a source function that throws, or returns no async iterable, ends with an error frame', async (t) => {
@@ -184,11 +191,13 @@ t.test('a source yielding a BigInt: SERIALIZATION error frame, and the source is
     }
   }, { streamId: 'b' }))
   const res = await app.inject('/s')
-  const serialization = new errors.SerializationError()
-  t.equal(res.body, frames('b', [START('b'), PROGRESS({ ok: 1 }), { type: 'error', error: { code: serialization.code, message: serialization.message } }]))
+  const code = new errors.SerializationError('x').code
+  const message = 'fastify-cqrs-stream: the server could not send a result. The server log has the details.'
+  t.equal(res.body, frames('b', [START('b'), PROGRESS({ ok: 1 }), { type: 'error', error: { code, message } }]), 'the client gets a generic message')
   t.ok(finallyRan, 'the finally block ran')
   t.notOk(pulledAfter, 'nothing is pulled after the failed item')
-  t.equal(logs[0]?.err?.code, serialization.code)
+  t.equal(logs[0]?.err?.code, code)
+  t.equal(logs[0]?.err?.message, 'fastify-cqrs-stream: a streamed item could not be serialised to JSON (yield plain data): Do not know how to serialize a BigInt', 'the log says why')
 })
 
 t.test('a circular item gives a SERIALIZATION error frame too', async (t) => {

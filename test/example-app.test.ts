@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../example-app/app.js'
+import { main, orderLines } from '../example-app/client.js'
 import { OrderService } from '../example-app/services.js'
 import { InMemoryMessageBroker } from '../src/index.js'
 
@@ -117,6 +118,32 @@ t.test('GET /orders/process takes the command from the query string (EventSource
   // A single orderIds value is coerced to a one-item array by the route schema.
   const one = await app.inject({ method: 'GET', url: '/orders/process?orderIds=z' })
   t.same(parseFrames(one.body).frames.map((frame) => frame.data.type), ['start', 'progress', 'complete'])
+})
+
+t.test('npm run client: the typed client in Node, a relative url against baseUrl', async (t) => {
+  const app = await buildApp({ orderDelayMs: 1 })
+  t.teardown(() => app.close())
+  const address = await app.listen({ port: 0, host: '127.0.0.1' })
+  const lines: string[] = []
+  for await (const line of orderLines(address, ['a', 'bb'])) lines.push(line)
+  t.match(lines, [/^stream [0-9a-f-]{36}$/, 'a: processed, 2 item(s)', 'bb: processed, 3 item(s)', 'complete'])
+  t.equal(lines.length, 4)
+
+  // The script's main(): its output, the default order ids, and a coded error with exit code 1.
+  const printed: unknown[] = []
+  const out = { log: (line: unknown) => { printed.push(line) }, error: (line: unknown) => { printed.push(`error: ${String(line)}`) } }
+  t.equal(await main([], address, out), 0)
+  t.same(printed.slice(1), ['a: processed, 2 item(s)', 'b: processed, 2 item(s)', 'c: processed, 2 item(s)', 'complete'])
+  printed.length = 0
+  t.equal(await main([''], address, out), 1, 'an invalid command')
+  t.match(printed, [/^error: FST_ERR_VALIDATION: body\/orderIds\/0 must NOT have fewer than 1 characters/])
+  printed.length = 0
+  t.equal(await main(['a'], 'not a url', out), 1)
+  t.match(printed, ['error: FST_ERR_CQRS_STREAM_INVALID_URL: fastify-cqrs-stream: baseUrl must be an absolute url, got "not a url".'])
+  printed.length = 0
+  // Nothing listens there: fetch's own error, printed as it is.
+  t.equal(await main(['a'], 'http://127.0.0.1:9', out), 1, 'no server')
+  t.match(printed, [/^error: TypeError: fetch failed/])
 })
 
 t.test('an invalid command is rejected with 400 before any stream starts', async (t) => {

@@ -46,3 +46,21 @@ for (const [how, plugin] of [['default', fastifyCqrsStreamDefault], ['named', en
     t.ok(app.hasReplyDecorator('eventStream'), 'reply.eventStream')
   })
 }
+
+// The layers: messages, handlers and maps know no transport; the mediator
+// runs streams without knowing SSE or Fastify; only the plugin and sse/ do.
+t.test('the mediator and the layers below it import nothing from sse/ or plugin/', async (t) => {
+  const { readdir, readFile } = await import('node:fs/promises')
+  const src = new URL('../src/', import.meta.url)
+  const imports = /^(?:import|export)\b[^'";]*?(?:\bfrom\s*)?['"]([^'"]+)['"]/gm
+  let files = 0
+  for (const layer of ['mediator', 'handlers', 'maps', 'messages', 'events', 'run']) {
+    for (const file of await readdir(new URL(`${layer}/`, src))) {
+      files++
+      const code = await readFile(new URL(`${layer}/${file}`, src), 'utf8')
+      const wrong = [...code.matchAll(imports)].map((match) => match[1]!).filter((spec) => /^\.\.\/(?:sse|plugin|client|resume)\//.test(spec))
+      t.same(wrong, [], `src/${layer}/${file}`)
+    }
+  }
+  t.ok(files > 20, 'the files were read')
+})

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative, sep } from 'node:path'
+import { join, posix, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
@@ -37,6 +37,10 @@ async function run (command: string, args: string[], cwd: string): Promise<strin
 
 interface PackReport { filename: string, files: Array<{ path: string }> }
 interface PackageJson {
+  repository: { type: string, url: string }
+  homepage: string
+  bugs: { url: string }
+  scripts: Record<string, string>
   peerDependenciesMeta: Record<string, { optional?: boolean }>
   name: string
   version: string
@@ -89,8 +93,8 @@ let tarball = ''
 t.test('npm pack holds only dist/, the docs and package.json', async (t) => {
   const [dry] = JSON.parse(await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], pkgDir)) as PackReport[]
   const paths = dry!.files.map((file) => file.path).sort()
-  const stray = paths.filter((path) => !(path === 'package.json' || docs.includes(path) || /^dist\/.+\.(js|d\.ts)$/.test(path)))
-  t.same(stray, [], 'nothing but dist/**/*.{js,d.ts}, README.md, CHANGELOG.md, LICENSE, package.json')
+  const stray = paths.filter((path) => !(path === 'package.json' || docs.includes(path) || /^dist\/.+\.(js|d\.ts)$/.test(path) || /^docs\/[\w.-]+\.(md|svg)$/.test(path)))
+  t.same(stray, [], 'nothing but dist/**/*.{js,d.ts}, docs/*.{md,svg}, README.md, CHANGELOG.md, LICENSE, package.json')
   for (const dir of ['src/', 'test/', 'example-app/', 'bench/', '.ci/', 'node_modules/']) {
     t.notOk(paths.some((path) => path.startsWith(dir)), `no ${dir}`)
   }
@@ -100,6 +104,34 @@ t.test('npm pack holds only dist/, the docs and package.json', async (t) => {
   const [packed] = JSON.parse(await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', stage], pkgDir)) as PackReport[]
   t.same(packed!.files.map((file) => file.path).sort(), paths, 'the real pack holds what the dry run listed')
   tarball = join(stage, packed!.filename)
+
+  // Every relative link of the shipped docs points into the tarball: they
+  // work in node_modules and on the npm page (which resolves them against
+  // `repository`). Links elsewhere in the repository must be absolute.
+  const shipped = new Set(paths)
+  const broken: string[] = []
+  for (const doc of paths.filter((path) => path.endsWith('.md'))) {
+    const text = await readFile(join(pkgDir, doc), 'utf8')
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^(?:[a-z]+:|#)/.test(target!)) continue
+      const file = posix.normalize(posix.join(posix.dirname(doc), target!.split('#')[0]!))
+      if (!shipped.has(file)) broken.push(`${doc}: ${target}`)
+    }
+  }
+  t.same(broken, [], 'the docs link only to files the tarball holds')
+})
+
+t.test('npm pack on a fresh clone (no dist/) builds first: prepack', async (t) => {
+  const fresh = join(stage, 'fresh')
+  await cp(pkgDir, fresh, { recursive: true, filter: (path) => !notCopied.has(relative(pkgDir, path).split(sep)[0] ?? '') })
+  await symlink(join(root, 'node_modules'), join(fresh, 'node_modules'), 'dir')
+  t.notOk(existsSync(join(fresh, 'dist')), 'no dist/ to start with')
+  const out = await run('npm', ['pack', '--dry-run', '--json'], fresh)
+  t.match(out, /check-pack: /, 'the build ran')
+  // The build's own output comes first on stdout; the report is the JSON after it.
+  const [report] = JSON.parse(out.slice(out.search(/^\[/m))) as PackReport[]
+  const files = report!.files.map((file) => file.path)
+  t.ok(files.includes('dist/index.js') && files.includes('dist/client/index.d.ts'), 'the tarball holds the build')
 })
 
 t.test('package.json: types-first exports, fastify as a peer, no side effects', async (t) => {
@@ -116,6 +148,10 @@ t.test('package.json: types-first exports, fastify as a peer, no side effects', 
   t.notOk('@sinclair/typebox' in manifest.dependencies)
   t.equal(manifest.sideEffects, false)
   t.equal(manifest.engines.node, '>=20.19')
+  t.match(manifest.repository, { type: 'git', url: /^git\+https:\/\/github\.com\/[\w-]+\/fastify-cqrs-stream\.git$/ }, 'repository, for the npm page')
+  t.equal(manifest.homepage, `${manifest.repository.url.slice(4, -4)}#readme`)
+  t.equal(manifest.bugs.url, `${manifest.repository.url.slice(4, -4)}/issues`)
+  t.equal(manifest.scripts.prepack, 'npm run build', 'npm pack and npm publish build dist/ first')
 })
 
 t.test('the installed tarball works with only the declared dependencies', async (t) => {
@@ -242,8 +278,17 @@ console.log(JSON.stringify({
       },
       include: ['types'],
     }))
-    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
-    const out = await run(process.execPath, [tsc, '-p', consumer, '--pretty', 'false'], consumer)
-    t.equal(out, '', 'tsc reports nothing: every assertion holds and every @ts-expect-error line fails')
+    // Consumers compile with TypeScript 5.9 (the JavaScript API most tools
+    // load) or the native 7.x compiler (typescript@latest): both are checked.
+    // tap's process-info hook adds an --import to every child node's
+    // NODE_OPTIONS; 7.x's ESM entry cannot load under it: `env -u` drops it.
+    const node = (args: string[]): Promise<string> => run('env', ['-u', 'NODE_OPTIONS', process.execPath, ...args], consumer)
+    for (const compiler of ['typescript', 'typescript-7']) {
+      const tsc = join(root, 'node_modules', compiler, 'bin', 'tsc')
+      const version = (await node([tsc, '--version'])).trim()
+      t.match(version, compiler === 'typescript' ? /^Version 5\.9\./ : /^Version 7\./, compiler)
+      const out = await node([tsc, '-p', consumer, '--pretty', 'false'])
+      t.equal(out, '', `${version}: every assertion holds and every @ts-expect-error line fails`)
+    }
   })
 })

@@ -293,3 +293,29 @@ t.test('resume, twoStep and streamStore options are checked', async (t) => {
   t.throws(() => app.streamRoute({ method: 'GET', url: '/x', request: TicksCommand, twoStep: true }), { code: 'FST_ERR_CQRS_STREAM_INVALID_ROUTE' })
   await t.rejects(ticksApp(t, { streamStore: { open () {} } as never }), { code: 'FST_ERR_CQRS_STREAM_INVALID_OPTION', message: /streamStore/ })
 })
+
+// A stream belongs to its url, not to the method that started it: a page
+// that started it with fetch (POST, a body) resumes it after a reload with
+// EventSource, which can only GET. The reconnect is validated like any
+// request (the command in the query string), and never runs it.
+t.test('across methods: a GET with lastEventId resumes a stream a POST to the same url started', async (t) => {
+  const { app, pacer } = await ticksApp(t)
+  app.streamRoute({ method: 'POST', url: '/ticks', request: TicksCommand, resume: true })
+  app.streamRoute({ method: 'GET', url: '/ticks', request: TicksCommand, resume: true })
+  app.streamRoute({ method: 'GET', url: '/other', request: TicksCommand, resume: true })
+  const port = await listen(app)
+  pacer.hold()
+  pacer.release(1)
+  const posted = await openSse(port, '/ticks', { method: 'POST', body: JSON.stringify({ count: 3 }) })
+  const streamId = await startStreamId(posted)
+  await posted.until(() => posted.parser.frames.length === 2, 'start and a tick')
+  await dropped(posted, app)
+
+  const elsewhere = await app.inject({ url: `/other?count=3&lastEventId=${streamId}:1` })
+  t.equal(elsewhere.statusCode, 204, 'another url does not know the stream')
+  pacer.release()
+  const resumed = await openSse(port, `/ticks?count=3&lastEventId=${streamId}:1`)
+  t.equal(resumed.status, 200)
+  t.equal(await resumed.ended, frames(streamId, [tick(1), tick(2), COMPLETE], 2), 'the frames after the id, once')
+  t.equal(pacer.runs, 1, 'the command ran once')
+})

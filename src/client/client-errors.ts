@@ -7,6 +7,8 @@ export const STREAM_LOST = 'FST_ERR_CQRS_STREAM_LOST'
 export const STREAM_HTTP = 'FST_ERR_CQRS_STREAM_HTTP'
 /** The event stream held a frame that is not one of this package's. */
 export const STREAM_PROTOCOL = 'FST_ERR_CQRS_STREAM_PROTOCOL'
+/** `streamCommand()` got a url it cannot resolve: a relative one with no `baseUrl` and no page, or not a url at all. */
+export const INVALID_URL = 'FST_ERR_CQRS_STREAM_INVALID_URL'
 /** `streamCommand()` got an option it cannot use. */
 export const INVALID_OPTION = 'FST_ERR_CQRS_STREAM_INVALID_OPTION'
 
@@ -27,8 +29,10 @@ export interface StreamCommandErrorOptions {
  * What `streamCommand()` throws for an `error` frame (its `code` and
  * `message`), an HTTP error answer (the code of its JSON body, else
  * `FST_ERR_CQRS_STREAM_HTTP`, with `statusCode`), a stream that was lost
- * and could not be resumed (`FST_ERR_CQRS_STREAM_LOST`) or a frame that is
- * not this package's (`FST_ERR_CQRS_STREAM_PROTOCOL`). Match on `code`.
+ * and could not be resumed (`FST_ERR_CQRS_STREAM_LOST`), a frame that is
+ * not this package's (`FST_ERR_CQRS_STREAM_PROTOCOL`), a url it cannot
+ * resolve (`FST_ERR_CQRS_STREAM_INVALID_URL`) or a bad option
+ * (`FST_ERR_CQRS_STREAM_INVALID_OPTION`). Match on `code`.
  * @example
  * try {
  *   for await (const frame of streamCommand('/orders/process', { body: { orderIds: ['a'] } })) show(frame)

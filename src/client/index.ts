@@ -3,7 +3,8 @@
 export { streamCommand, type ResumePoint, type StreamCommandOptions } from './stream-command.js'
 export type { StreamFrame, StartFrame, ProgressFrame, CompleteFrame, ErrorFrame } from './frames.js'
 export type { ReconnectInfo } from './stream-state.js'
+export type { BodyOf, DataOf, ProgressOf, ResultDataOf } from './command-types.js'
 export type { EventSourceConstructor, EventSourceLike, EventSourceEventLike } from './event-source-connection.js'
 export {
-  StreamCommandError, INVALID_OPTION, STREAM_HTTP, STREAM_LOST, STREAM_PROTOCOL, type StreamCommandErrorOptions,
+  StreamCommandError, INVALID_OPTION, INVALID_URL, STREAM_HTTP, STREAM_LOST, STREAM_PROTOCOL, type StreamCommandErrorOptions,
 } from './client-errors.js'

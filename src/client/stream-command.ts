@@ -1,4 +1,5 @@
-import { INVALID_OPTION, STREAM_HTTP, StreamCommandError } from './client-errors.js'
+import { INVALID_OPTION, INVALID_URL, STREAM_HTTP, StreamCommandError } from './client-errors.js'
+import type { BodyOf, ProgressOf } from './command-types.js'
 import { eventSourceFrames, type EventSourceConstructor } from './event-source-connection.js'
 import { expectEventStream, fetchFrames, send, twoStepUrl, type StreamRequest } from './fetch-connection.js'
 import type { AnyFrame, StreamFrame } from './frames.js'
@@ -14,9 +15,16 @@ import type { ConnectionContext, ReconnectInfo, StreamState } from './stream-sta
  *   onReconnecting: ({ attempt }) => { status.textContent = `reconnecting (${attempt})…` },
  * })
  */
-export interface StreamCommandOptions {
-  /** The command, sent as JSON. */
-  body?: unknown
+export interface StreamCommandOptions<TBody = unknown> {
+  /** The command, sent as JSON; typed by `streamCommand<typeof Command>`. */
+  body?: TBody
+  /**
+   * What a relative `url` is resolved against. In a browser the page's
+   * address is used when it is not set; in Node a relative url needs it.
+   * @example
+   * streamCommand('/orders/process', { baseUrl: 'http://127.0.0.1:3000', body })
+   */
+  baseUrl?: string | URL
   /** @default 'POST' with a body, else 'GET' */
   method?: 'GET' | 'POST'
   /** Aborting it closes the connection, cancels a resumable stream on the server and rejects the iterator with its reason. */
@@ -70,9 +78,26 @@ function withLastEventId (url: URL, lastEventId: string | undefined): URL {
   return resumed
 }
 
-function resolveUrl (url: string | URL): URL {
-  // Relative urls resolve against the page in a browser; in Node they must be absolute.
-  return new URL(url, (globalThis as { location?: { href: string } }).location?.href)
+function parseUrl (url: string | URL, base?: string | URL): URL | undefined {
+  // Not URL.canParse: browsers before 2024 lack it.
+  try {
+    return new URL(url, base)
+  } catch {
+    return undefined
+  }
+}
+
+function resolveUrl (url: string | URL, baseUrl: string | URL | undefined): URL {
+  // Relative urls resolve against baseUrl, else the page in a browser.
+  const base = baseUrl ?? (globalThis as { location?: { href: string } }).location?.href
+  if (base !== undefined && parseUrl(base) === undefined) {
+    throw new StreamCommandError(INVALID_URL, `fastify-cqrs-stream: baseUrl must be an absolute url, got "${String(base)}".`)
+  }
+  const resolved = parseUrl(url, base)
+  if (resolved !== undefined) return resolved
+  throw new StreamCommandError(INVALID_URL, base === undefined
+    ? `fastify-cqrs-stream: "${String(url)}" is a relative url and there is no page to resolve it against: pass an absolute url, or the server's address as the baseUrl option.`
+    : `fastify-cqrs-stream: "${String(url)}" is not a url.`)
 }
 
 /** Opens the stream: EventSource for a GET when there is one, else fetch; follows a two-step `202`. */
@@ -112,7 +137,7 @@ async function * run<TResult> (url: string | URL, options: StreamCommandOptions)
   }
   signal?.throwIfAborted()
   const state: StreamState = {
-    streamUrl: resolveUrl(url),
+    streamUrl: resolveUrl(url, options.baseUrl),
     streamId: point?.[1],
     cancelUrl: options.resume?.cancelUrl,
     lastEventId: point?.[0],
@@ -178,10 +203,13 @@ async function * run<TResult> (url: string | URL, options: StreamCommandOptions)
  * @example
  * import { streamCommand } from 'fastify-cqrs-stream/client'
  *
- * for await (const frame of streamCommand<OrderProcessedResult>('/orders/process', { body: { orderIds: ['a', 'b'] } })) {
+ * import type { ProcessOrdersCommand } from '../server/messages.js'
+ *
+ * // The command class (a type-only import) types the body and the progress data.
+ * for await (const frame of streamCommand<typeof ProcessOrdersCommand>('/orders/process', { body: { orderIds: ['a', 'b'] } })) {
  *   if (frame.type === 'progress') console.log(frame.data.orderId)
  * }
  */
-export function streamCommand<TResult = unknown> (url: string | URL, options: StreamCommandOptions = {}): AsyncIterableIterator<StreamFrame<TResult>> {
-  return run<TResult>(url, options)
+export function streamCommand<T = unknown> (url: string | URL, options: StreamCommandOptions<BodyOf<T>> = {}): AsyncIterableIterator<StreamFrame<ProgressOf<T>>> {
+  return run<ProgressOf<T>>(url, options)
 }

@@ -3,7 +3,7 @@ import { StreamingRequestHandler, type StreamingRequestHandlerClass } from '../h
 import type { StreamContext } from '../handlers/stream-context.js'
 import type { TObject } from '@sinclair/typebox'
 import type { MessageClass } from '../messages/message.js'
-import { isRequestClass, type RequestMessage } from '../messages/request.js'
+import { isRequestClass, type RequestMessage, type ResultOf } from '../messages/request.js'
 
 /**
  * Binds each request class to the one streaming handler class that serves it.
@@ -17,14 +17,15 @@ export class RequestMap {
    * Bind `request` to `handler`. A second binding of the same request class
    * throws `FST_ERR_CQRS_STREAM_DUPLICATE_HANDLER`.
    */
-  bind<TRequest extends RequestMessage, TResult> (
+  bind<TRequest extends RequestMessage> (
     // Not `RequestClass`: its defaults (`Static<TObject>`, an index
     // signature) accept no concrete class.
     request: MessageClass<TObject, TRequest> & (new (...args: never[]) => TRequest),
     // `handle` as a function type: checked contravariantly, unlike a method,
-    // so a handler of a request with more fields is rejected.
-    handler: StreamingRequestHandlerClass<TRequest, TResult> &
-      (new (...args: never[]) => { handle: (request: TRequest, context: StreamContext) => AsyncIterable<TResult> })
+    // so a handler of a request with more fields is rejected. Its items must
+    // be the request's result (anything, for a request without `result`).
+    handler: StreamingRequestHandlerClass<TRequest> &
+      (new (...args: never[]) => { handle: (request: TRequest, context: StreamContext) => AsyncIterable<ResultOf<TRequest>> })
   ): this {
     if (!isRequestClass(request)) throw new InvalidBindingError('RequestMap.bind() takes a class made by Request() as its first argument')
     if (typeof handler !== 'function' || !(handler.prototype instanceof StreamingRequestHandler)) {

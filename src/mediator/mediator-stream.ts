@@ -12,9 +12,9 @@ import { messageClassOf } from '../messages/message.js'
 import type { Event } from '../messages/event.js'
 import type { RequestMessage } from '../messages/request.js'
 import { handlerRun } from './handler-run.js'
-import { RunContext } from '../sse/run-context.js'
+import { RunContext } from '../run/run-context.js'
 import { StreamScope } from './stream-scope.js'
-import { terminateSource, type Terminable } from '../sse/terminable.js'
+import { terminateSource, type Terminable } from '../run/terminable.js'
 import type { StreamMiddleware } from './stream-middleware.js'
 
 /** Options of one `mediator.stream()` call. */

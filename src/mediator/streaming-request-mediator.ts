@@ -6,9 +6,11 @@ import { EventDispatcher } from '../events/event-dispatcher.js'
 import type { MediatorLogger } from '../events/event-handler-error.js'
 import { EventMap } from '../maps/event-map.js'
 import { RequestMap } from '../maps/request-map.js'
-import type { RequestMessage } from '../messages/request.js'
+import type { RequestMessage, ResultOf } from '../messages/request.js'
+import type { resultType, ResultInfo, TypedResult } from '../messages/result-type.js'
 import { MediatorStream, type MediatorCore, type StreamOptions } from './mediator-stream.js'
 import { validateMediatorOptions, type StreamingMediatorOptions } from './mediator-options.js'
+import { verifyHandlers } from './verify-handlers.js'
 
 /** Options of {@link StreamingRequestMediator.close}. */
 export interface MediatorCloseOptions {
@@ -67,12 +69,40 @@ export class StreamingRequestMediator {
 
   /**
    * Start a stream of `request`'s results. Nothing runs until the first
-   * pull; the handler bound to the request's class is built then.
+   * pull; the handler bound to the request's class is built then. The items
+   * are typed by the request class's `result`.
+   * @example
+   * for await (const result of mediator.stream(new Count({ to: 3 }))) console.log(result.n)
    */
-  stream<TResult = unknown> (request: RequestMessage, options?: StreamOptions): MediatorStream<TResult> {
-    const stream = new MediatorStream<TResult>(this.#core, request, options)
+  stream<TRequest extends RequestMessage & TypedResult<unknown, unknown, unknown>> (request: TRequest, options?: StreamOptions): MediatorStream<ResultOf<TRequest>>
+  /**
+   * Start a stream of a request declared without `result`: its items are
+   * `unknown`, or the type given as the type argument (which nothing checks).
+   * @example
+   * for await (const result of mediator.stream<OrderProcessed>(command)) console.log(result.orderId)
+   */
+  stream<TResult = unknown> (request: RequestMessage & { readonly [resultType]?: ResultInfo<false> }, options?: StreamOptions): MediatorStream<TResult>
+  stream (request: RequestMessage, options?: StreamOptions): MediatorStream<unknown> {
+    const stream = new MediatorStream<unknown>(this.#core, request, options)
     if (this.#core.closed) stream.terminate(new ShutdownError())
     return stream
+  }
+
+  /**
+   * Build every bound handler and event handler class once, each in a
+   * throwaway scope, and throw `FST_ERR_CQRS_STREAM_MISSING_DEPENDENCY`
+   * (naming the class and the missing registration) for the first that
+   * cannot be built. The plugin calls it at `app.ready()` (unless
+   * `verifyHandlers: false`); call it yourself after `bootstrapStreaming()`.
+   * Constructors run, so keep them free of work that is not resolving
+   * dependencies. `values` stand in for the per-stream values a real stream
+   * registers (the plugin passes `fastifyRequest`).
+   * @example
+   * const mediator = bootstrapStreaming({ container, requests: (map) => map.bind(ImportCsv, ImportCsvHandler) })
+   * await mediator.verifyHandlers()
+   */
+  verifyHandlers (values?: Readonly<Record<string, unknown>>): Promise<void> {
+    return verifyHandlers(this.#core.container, this.requestMap, this.eventMap, values)
   }
 
   /** How many streams are running now. */

@@ -17,8 +17,9 @@ export interface ResponseClass<S extends TObject = TObject, I extends ResponseMe
 
 /**
  * Makes a response (streamed result) class from a TypeBox object schema.
- * Given to `streamRoute({ response })`, its schema also compiles the
- * serialiser of the `progress` frames.
+ * Named as a command's result (`Request(schema, { result })`), it types the
+ * handler, the mediator and the client, and its schema compiles the
+ * serialiser of the route's `progress` frames.
  * @example
  * class OrderProcessedResult extends Response(Type.Object({
  *   orderId: Type.String(), status: Type.String(),
@@ -33,4 +34,9 @@ export function Response<S extends TObject> (schema: S): ResponseClass<S> {
       Object.assign(this, data)
     }
   } as unknown as ResponseClass<S>
+}
+
+/** True when `value` is a class made by {@link Response} (or a subclass of one). */
+export function isResponseClass (value: unknown): value is MessageClass<TObject, ResponseMessage> & (abstract new (data: never) => ResponseMessage) {
+  return typeof value === 'function' && value.prototype instanceof ResponseMessage
 }

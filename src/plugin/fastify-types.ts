@@ -1,18 +1,20 @@
 import type { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
 import type { EventStreamSource } from '../sse/stream-run.js'
 import type { EventStreamOptions } from './event-stream-reply.js'
-import type { StreamRouteOptions } from './stream-route-options.js'
+import type { StreamRequestClass, StreamRouteOptions } from './stream-route-options.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The streaming mediator of this app: `app.mediator.stream(command)`. */
     mediator: StreamingRequestMediator
     /**
-     * Declare a streaming route for a bound request class.
+     * Declare a streaming route for a bound request class. Its frames are
+     * serialised and documented by the class's `result` (or `response`, for
+     * a class declared without one).
      * @example
-     * app.streamRoute({ method: 'GET', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult })
+     * app.streamRoute({ method: 'GET', url: '/orders/process', request: ProcessOrdersCommand })
      */
-    streamRoute (options: StreamRouteOptions): FastifyInstance
+    streamRoute<TRequest extends StreamRequestClass> (options: StreamRouteOptions<TRequest>): FastifyInstance
   }
   interface FastifyReply {
     /**

@@ -46,6 +46,18 @@ export interface FastifyCqrsStreamOptions extends StreamingMediatorOptions, Even
    * @default new InMemoryStreamStore()
    */
   streamStore?: StreamStore
+  /**
+   * At `app.ready()`, build every bound handler and event handler class
+   * once in a throwaway scope, so a registration missing from the container
+   * fails the boot (`FST_ERR_CQRS_STREAM_MISSING_DEPENDENCY`, naming the
+   * class and the name) instead of a client's first stream. The throwaway
+   * scope's `streamId` is `'fastify-cqrs-stream:verify'`, and its
+   * `fastifyRequest` is undefined; a constructor that throws anything but a
+   * resolution error is left for the first stream to report. Turn it off
+   * when a constructor does work that must not happen at boot.
+   * @default true
+   */
+  verifyHandlers?: boolean
 }
 
 function nonNegativeInteger (name: string, value: unknown): void {
@@ -87,6 +99,9 @@ export function validatePluginOptions (options: FastifyCqrsStreamOptions): void 
   validateMediatorOptions(options)
   validateStreamSettings(options)
   nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs)
+  if (options.verifyHandlers !== undefined && typeof options.verifyHandlers !== 'boolean') {
+    throw new InvalidOptionError('verifyHandlers', 'must be a boolean')
+  }
   const store = options.streamStore
   if (store !== undefined && !(['open', 'append', 'read', 'end', 'delete'] as const).every((name) => typeof store?.[name] === 'function')) {
     throw new InvalidOptionError('streamStore', 'must implement StreamStore: open, append, read, end and delete')

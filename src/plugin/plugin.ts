@@ -40,6 +40,9 @@ async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptio
     return startEventStream(this, source, streamOptions, defaults, open)
   })
 
+  // onReady: after every plugin registered its dependencies.
+  if (options.verifyHandlers !== false) app.addHook('onReady', () => mediator.verifyHandlers({ fastifyRequest: undefined }))
+
   // preClose runs before the server stops accepting and waiting for
   // connections; open SSE responses would otherwise hold close() forever.
   app.addHook('preClose', async () => {

@@ -78,3 +78,40 @@ export const notFoundResponse = {
     },
   },
 }
+
+/** Fastify's JSON error body, as a stream route's 400 sends it. */
+export const badRequestResponse = {
+  400: {
+    description: 'The command (the body, or the query string of a GET) does not match its schema (FST_ERR_VALIDATION), or a body is not valid JSON. Nothing ran.',
+    type: 'object',
+    properties: {
+      statusCode: { type: 'integer' },
+      code: { type: 'string' },
+      error: { type: 'string' },
+      message: { type: 'string' },
+    },
+  },
+}
+
+const LAST_EVENT_ID = 'The id (`<streamId>:<seq>`) of the last frame received. The command never runs again: ' +
+  'a resumable stream sends the frames after it, then the live ones; anything else answers 204.'
+
+/** The `Last-Event-ID` header of a reconnect, documented on every route that takes one. */
+export const lastEventIdHeader = {
+  'last-event-id': { type: 'string', description: `Sent by EventSource when it reconnects. ${LAST_EVENT_ID}` },
+}
+
+/** Its query-string twin, for a first request that cannot set headers (EventSource after a page reload). */
+export const lastEventIdQuery = {
+  lastEventId: { type: 'string', description: `The Last-Event-ID header, for clients that cannot send it. ${LAST_EVENT_ID}` },
+}
+
+/**
+ * `schema` (an object schema, or none) with `properties` added. The
+ * `lastEventId` parameter is taken out of the query before validation, so
+ * declaring it documents it without changing what is accepted.
+ */
+export function withProperties (schema: unknown, properties: JsonSchema): JsonSchema {
+  const own = (typeof schema === 'object' && schema !== null ? schema : { type: 'object' }) as { properties?: JsonSchema }
+  return { ...own, type: 'object', properties: { ...own.properties, ...properties } }
+}

@@ -3,6 +3,7 @@ import type { TObject } from '@sinclair/typebox'
 import type { MessageClass } from '../messages/message.js'
 import type { RequestMessage } from '../messages/request.js'
 import type { ResponseMessage } from '../messages/response.js'
+import type { resultType, ResultInfo } from '../messages/result-type.js'
 import type { ResumeSettings } from '../resume/resume-settings.js'
 import type { EventStreamSettings } from './plugin-options.js'
 
@@ -22,29 +23,49 @@ export interface TwoStepSettings {
   claimTimeoutMs?: number
 }
 
+/** Any request class, as `streamRoute` takes it. */
+// Not `RequestClass`: its defaults (`Static<TObject>`, an index signature)
+// accept no concrete class.
+export type StreamRequestClass = MessageClass<TObject, RequestMessage> & (new (data: never) => RequestMessage)
+
+/** Any response class, as `streamRoute({ response })` takes it. */
+export type StreamResponseClass = MessageClass<TObject, ResponseMessage> & (abstract new (data: never) => ResponseMessage)
+
+/**
+ * What `response` may be for a route of `TRequest`: its own `result` class
+ * (or nothing) when it declares one, nothing when its result is a bare
+ * schema, any response class when it has no result.
+ */
+export type ResponseOptionOf<TRequest> =
+  TRequest extends abstract new (data: never) => infer I
+    ? I extends { readonly [resultType]: ResultInfo<true, unknown, unknown, infer R> }
+      ? R extends StreamResponseClass ? R : never
+      : StreamResponseClass
+    : StreamResponseClass
+
 /**
  * A streaming route: the command comes from the JSON body (`POST`) or the
  * query string (`GET`, for `EventSource`), validated against the request
  * class's schema before anything runs; each result becomes a `progress`
- * frame. Other route options (hooks, config, bodyLimit, schema extras)
+ * frame, serialised (and documented in OpenAPI) by the request class's
+ * `result`. Other route options (hooks, config, bodyLimit, schema extras)
  * pass through to Fastify, and to the `<url>/:streamId` routes that
  * `resume` and `twoStep` add.
  * @example
- * app.streamRoute({ method: 'POST', url: '/orders/process', request: ProcessOrdersCommand, response: OrderProcessedResult })
+ * app.streamRoute({ method: 'POST', url: '/orders/process', request: ProcessOrdersCommand })
  */
-export interface StreamRouteOptions<
-  // Not `RequestClass`/`ResponseClass`: their defaults (`Static<TObject>`,
-  // an index signature) accept no concrete class.
-  TRequest extends MessageClass<TObject, RequestMessage> & (new (data: never) => RequestMessage) =
-  MessageClass<TObject, RequestMessage> & (new (data: never) => RequestMessage),
-  TResponse extends MessageClass<TObject, ResponseMessage> = MessageClass<TObject, ResponseMessage>
-> extends Omit<RouteShorthandOptions, 'schema'> {
+export interface StreamRouteOptions<TRequest extends StreamRequestClass = StreamRequestClass>
+  extends Omit<RouteShorthandOptions, 'schema'> {
   method: 'GET' | 'POST'
   url: string
   /** The command class; its schema validates the body or query string. */
   request: TRequest
-  /** The result class; its schema compiles the `progress` serialiser. */
-  response?: TResponse
+  /**
+   * The result class, for a request declared without `result`: its schema
+   * compiles the `progress` serialiser and documents the frames. A request
+   * with `result` needs none (given, it must be that class).
+   */
+  response?: ResponseOptionOf<TRequest> | undefined
   /** Schema parts besides the command (`headers`, `summary`, `tags`…). */
   schema?: Omit<FastifySchema, 'body' | 'querystring'>
   /** SSE settings of this route; unset ones come from the plugin options. */

@@ -1,23 +1,26 @@
 import { randomUUID } from 'node:crypto'
-import fastJsonStringify from 'fast-json-stringify'
 import {
   errorCodes, type FastifyInstance, type FastifyReply, type FastifyRequest,
   type onRequestHookHandler, type preValidationAsyncHookHandler, type RouteOptions,
 } from 'fastify'
 import { InvalidRouteError, NoHandlerError, StreamCancelledError, StreamNotFoundError } from '../errors.js'
 import type { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
-import { isRequestClass } from '../messages/request.js'
+import { isRequestClass, resultSchemaOf, type ResultSpec } from '../messages/request.js'
+import { isResponseClass } from '../messages/response.js'
 import { RESUME_DEFAULTS } from '../resume/resume-settings.js'
 import { isSharedStore } from '../resume/stream-store.js'
-import type { Serializer } from '../sse/frame-encoder.js'
 import type { EventStreamSource } from '../sse/stream-run.js'
 import { startRun, type EventStreamOptions, type RouteResume, type StreamDefaults } from './event-stream-reply.js'
 import { lastEventIdOf, parseEventId, takeLastEventIdParameter } from './last-event-id.js'
 import type { OpenStreams } from './open-streams.js'
 import type { PendingStreams } from './pending-streams.js'
 import { resolvePositiveSettings, validateStreamSettings } from './plugin-options.js'
+import { resultSerializer } from './result-serializer.js'
 import { noContent, resumeStream } from './reconnect.js'
-import { acceptedResponse, notFoundResponse, streamIdParams, streamResponses } from './route-schemas.js'
+import {
+  acceptedResponse, badRequestResponse, lastEventIdHeader, lastEventIdQuery, notFoundResponse, streamIdParams,
+  streamResponses, withProperties,
+} from './route-schemas.js'
 import { TWO_STEP_DEFAULTS, type StreamRouteOptions } from './stream-route-options.js'
 
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i
@@ -48,6 +51,13 @@ export interface StreamServices {
 type JsonSchema = Record<string, unknown>
 interface StreamParams { streamId: string }
 type Hooks = RouteOptions['onRequest']
+
+/** How logs name a route's result: its class, or the schema's `$id`/`title`. */
+function resultName (result: ResultSpec, requestName: string): string {
+  if (isResponseClass(result)) return result.name
+  const { $id, title } = result as { $id?: unknown, title?: unknown }
+  return typeof $id === 'string' ? $id : typeof title === 'string' ? title : `the result schema of ${requestName}`
+}
 
 /** The request's path without query string or trailing slash: the base of its stream urls. */
 function pathOf (request: FastifyRequest): string {
@@ -89,13 +99,20 @@ export function streamRouteDecorator (services: StreamServices) {
     const resume = resumeOption === undefined && twoStep === undefined
       ? undefined
       : resolvePositiveSettings('resume', resumeOption ?? true, RESUME_DEFAULTS)
-    const serialize = response === undefined
+    const declared = RequestType.result
+    if (response !== undefined && declared !== undefined && response !== declared) {
+      throw new InvalidRouteError(`option "response" is not the result of "${RequestType.name}": leave it out, its result serialises the frames`)
+    }
+    const result = response ?? declared
+    const resultSchema = resultSchemaOf(result)
+    const serialize = resultSchema === undefined
       ? undefined
-      : fastJsonStringify(response.schema as Parameters<typeof fastJsonStringify>[0]) as Serializer<unknown>
+      : resultSerializer(resultSchema, `${method} ${this.prefix}${url}`, resultName(result as ResultSpec, RequestType.name))
     const streamOptions: EventStreamOptions = { ...eventStream, serialize }
     const heartbeatMs = eventStream?.heartbeatMs ?? defaults.heartbeatMs
     const scope = `${this.prefix}${url}`
-    const responses = { ...streamResponses(response?.schema as JsonSchema | undefined), ...schema?.response as JsonSchema | undefined }
+    const responses = { ...streamResponses(resultSchema as JsonSchema | undefined), ...schema?.response as JsonSchema | undefined }
+    const route = `${method} ${scope}`
     const streamUrl = `${url.replace(/\/+$/, '')}/:streamId`
     // Only for a resumable route (twoStep implies resume).
     const routeResume = (cancelPath: string): RouteResume => ({ scope, cancelPath, ...resume! })
@@ -131,8 +148,15 @@ export function streamRouteDecorator (services: StreamServices) {
       url,
       schema: {
         ...schema,
-        [method === 'GET' ? 'querystring' : 'body']: RequestType.schema,
-        response: twoStep === undefined ? responses : { ...acceptedResponse, 204: responses[204] },
+        headers: withProperties(schema?.headers, lastEventIdHeader),
+        ...(method === 'GET'
+          ? { querystring: withProperties(RequestType.schema, lastEventIdQuery) }
+          : { body: RequestType.schema, querystring: withProperties(undefined, lastEventIdQuery) }),
+        response: {
+          ...(twoStep === undefined ? responses : { ...acceptedResponse, 204: responses[204] }),
+          ...badRequestResponse,
+          ...schema?.response as JsonSchema | undefined,
+        },
       },
       async handler (request: FastifyRequest, reply: FastifyReply) {
         const lastEventId = lastEventIdOf(request)
@@ -149,7 +173,17 @@ export function streamRouteDecorator (services: StreamServices) {
     })
     if (resume === undefined) return this
 
-    const streamSchema = { ...schema, params: withStreamId(schema?.params) }
+    // The companion routes document themselves, not the command's route:
+    // their own summary, and an operationId of their own when it has one.
+    // (OpenAPI fields: @fastify/swagger adds them to FastifySchema's type.)
+    const { summary: _summary, description: _description, operationId, ...shared } = (schema ?? {}) as JsonSchema
+    const companion = (suffix: string, summary: string, description: string): JsonSchema => ({
+      ...shared,
+      params: withStreamId(schema?.params),
+      summary,
+      description,
+      ...(typeof operationId === 'string' ? { operationId: `${operationId}${suffix}` } : {}),
+    })
     const { bodyLimit: _bodyLimit, preValidation: _preValidation, ...companionOptions } = routeOptions
     if (twoStep !== undefined) {
       this.route({
@@ -157,7 +191,13 @@ export function streamRouteDecorator (services: StreamServices) {
         onRequest: hooks(takeLastEventId, routeOptions.onRequest),
         method: 'GET',
         url: streamUrl,
-        schema: { ...streamSchema, response: { ...responses, ...notFoundResponse } },
+        schema: {
+          ...companion('Stream', `Stream a command accepted by ${route}`,
+            `Runs the command that \`${route}\` accepted (202) and streams its frames; a second reader, or a reconnect with Last-Event-ID, follows the same run.`),
+          headers: withProperties(schema?.headers, lastEventIdHeader),
+          querystring: withProperties(undefined, lastEventIdQuery),
+          response: { ...responses, ...notFoundResponse },
+        },
         async handler (request: FastifyRequest, reply: FastifyReply) {
           const { streamId } = request.params as StreamParams
           const lastEventId = lastEventIdOf(request)
@@ -179,7 +219,8 @@ export function streamRouteDecorator (services: StreamServices) {
       method: 'DELETE',
       url: streamUrl,
       schema: {
-        ...streamSchema,
+        ...companion('Cancel', `Cancel a running stream of ${scope}`,
+          'Aborts the handler of a running resumable stream, on whichever instance runs it; a connected client gets a FST_ERR_CQRS_STREAM_CANCELLED error frame.'),
         response: {
           204: { description: 'Cancelled: the handler is aborted; a connected client gets a FST_ERR_CQRS_STREAM_CANCELLED error frame.', type: 'null' },
           ...notFoundResponse,

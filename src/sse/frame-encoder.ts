@@ -72,9 +72,13 @@ export class FrameEncoder<T> {
     try {
       json = this.#serialize(item)
     } catch (error) {
-      throw new SerializationError({ cause: error })
+      if (error instanceof SerializationError) throw error
+      // pino's error serialiser adds the cause's message to the log line.
+      throw new SerializationError('a streamed item could not be serialised to JSON (yield plain data)', { cause: error })
     }
-    if (this.#untrusted && (typeof json !== 'string' || /[\r\n]/.test(json))) throw new SerializationError()
+    if (this.#untrusted && (typeof json !== 'string' || /[\r\n]/.test(json))) {
+      throw new SerializationError('the serialize option returned something other than single-line JSON')
+    }
     return this.#idPrefix + this.#seq++ + this.#progressHead + json + '}\n\n'
   }
 

@@ -2,13 +2,14 @@ import { StreamAbortedError } from '../errors.js'
 import { RemoteSink } from '../resume/remote-sink.js'
 import type { StreamStore } from '../resume/stream-store.js'
 import { FrameEncoder, type FrameEncoderOptions } from './frame-encoder.js'
-import { RunContext } from './run-context.js'
-import { isFailure, toPublicError } from './public-error.js'
+import { RunContext } from '../run/run-context.js'
+import { isExposed, isFailure, toPublicError } from './public-error.js'
 import type { ConnectionOwner, SseConnection } from './sse-connection.js'
-import { isTerminable, terminateSource } from './terminable.js'
+import { isTerminable, terminateSource } from '../run/terminable.js'
 
 /** Where the run reports failures it turned into `error` frames. */
 export interface RunLogger {
+  info (object: object, message: string): void
   error (object: object, message: string): void
   warn (object: object, message: string): void
 }
@@ -224,7 +225,13 @@ export class StreamRun<T> implements ConnectionOwner {
 
   #fail (error: unknown): void {
     if (this.#ended) return
-    if (isFailure(error)) this.#options.logger.error({ err: error }, 'fastify-cqrs-stream: stream failed')
+    if (isExposed(error)) {
+      // A business error ("order not found"): the client is told, nothing is broken.
+      const { code, message } = toPublicError(error)
+      this.#options.logger.info({ streamId: this.streamId, error: { code, message } }, 'fastify-cqrs-stream: stream ended with an error for the client')
+    } else if (isFailure(error)) {
+      this.#options.logger.error({ err: error, streamId: this.streamId }, 'fastify-cqrs-stream: stream failed')
+    }
     this.#end(this.#encoder.error(toPublicError(error)), error)
   }
 
