@@ -2,8 +2,8 @@
 // measured in the same run. Servers run in child processes, one per variant;
 // repetitions are interleaved (the variant order rotates every repetition);
 // each figure is a median with its min–max spread, and each ratio is printed
-// next to its target (issue #4) with PASS or MISS.
-//   npm run build && node --import tsx bench/run.ts [--quick] [--only single,slow,many,idle,pipeline,live,setup] [--strict] [--profile] [--src]
+// next to its target (issues #4 and #18) with PASS or MISS.
+//   npm run build && node --import tsx bench/run.ts [--quick] [--only single,slow,many,idle,pipeline,live,setup,parser] [--strict] [--profile] [--src]
 // Our package is measured from dist/ (what npm ships), or from src/ with --src.
 // --quick runs every case small (seconds) to prove the suite runs; it asserts
 // nothing about speed. The exit code is 1 when a case crashed or had errors
@@ -41,6 +41,7 @@ const plan = quick
       pipeline: { n: 2_000, reps: 1 },
       live: { streams: 50, n: 5, ms: 100, reps: 1 },
       setup: { connections: 8, seconds: 0.5, warmupSeconds: 0.2, reps: 1 },
+      parser: { runs: 1, reps: 1 },
     }
   : {
       single: { n: 50_000, rounds: 2, reps: 7 },
@@ -51,6 +52,7 @@ const plan = quick
       // Five reps: a p99 over 100,000 items still moves with the machine's noise; the median of five moves less.
       live: { streams: 1_000, n: 100, ms: 100, reps: 5 },
       setup: { connections: 16, seconds: 3, warmupSeconds: 1, reps: 5 },
+      parser: { runs: 5, reps: 7 },
     }
 
 interface Ratio extends ChartRow {
@@ -301,6 +303,32 @@ async function eventPipeline (): Promise<void> {
     pairedSpread(eps('ours'), eps('bare')))
 }
 
+interface ParserRun { ms: number, mbPerSec: number, events: number, errors: number }
+
+// Issue #18: the client's SSE parser against eventsource-parser, in-process.
+async function parsers (): Promise<void> {
+  const { runs, reps } = plan.parser
+  const variants = ['ours', 'eventsource-parser']
+  const workloads = [
+    ['long', 'one 8 MiB data line in 16 Ki-character pieces'],
+    ['small', '100,000 progress frames in 16 Ki-character pieces'],
+  ] as const
+  for (const [workload, what] of workloads) {
+    heading(`SSE parser: ${what}, in-process — MiB/s, median [min–max] of ${reps} processes (each the median of ${runs} runs)`)
+    const results: Record<string, ParserRun[]> = { ours: [], 'eventsource-parser': [] }
+    await interleaved(variants, reps, async (variant) => {
+      results[variant]!.push(await runJson<ParserRun>(['bench/parser.mjs', variant, workload, String(runs)], true))
+    })
+    const metrics = collect(results, ['mbPerSec', 'ms'])
+    for (const v of variants) console.log(`  ${v.padEnd(20)} ${summary(metrics[v]!.mbPerSec!, 1, ' MiB/s').padEnd(36)} ${summary(metrics[v]!.ms!, 2, ' ms')}`)
+    cases.push({ id: `parser-${workload}`, title: `SSE parser, ${what}`, metrics, errors: 0 })
+    const speed = (v: string): number[] => results[v]!.map((r) => r.mbPerSec)
+    check(`parser-${workload}-vs-esp`, `client parser MiB/s (${workload}): ours ÷ eventsource-parser`,
+      metrics['ours']!.mbPerSec!.median / metrics['eventsource-parser']!.mbPerSec!.median, '>=', 1.0,
+      pairedSpread(speed('ours'), speed('eventsource-parser')))
+  }
+}
+
 interface LiveRun { items: number, errors: number, seconds: number, p50Ms: number, p99Ms: number, maxMs: number, serverCpuUsPerFrame: number }
 
 async function liveLatency (): Promise<void> {
@@ -378,7 +406,7 @@ console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB
 
 const suite: Array<[string, () => Promise<void>]> = [
   ['single', singleStream], ['slow', slowReader], ['many', manyStreams], ['idle', idleStreams],
-  ['pipeline', eventPipeline], ['live', liveLatency], ['setup', perStreamSetup],
+  ['pipeline', eventPipeline], ['live', liveLatency], ['setup', perStreamSetup], ['parser', parsers],
 ]
 for (const [id, run] of suite) {
   if (only !== undefined && !only.has(id)) continue
@@ -411,7 +439,7 @@ if (profile) {
 
 const durationS = (Date.now() - started) / 1000
 const misses = ratios.filter((r) => !r.pass)
-heading('Ratios against the targets of issue #4')
+heading('Ratios against their targets (issues #4 and #18)')
 for (const r of ratios) {
   console.log(`  ${r.pass ? 'PASS' : 'MISS'}  ${r.label.padEnd(50)} ${num(r.value, 3).padStart(6)}   target ${r.op === '<=' ? '≤' : '≥'} ${r.target}`)
 }

@@ -1,3 +1,6 @@
+import { isDeepStrictEqual } from 'node:util'
+import { createParser } from 'eventsource-parser'
+import fc from 'fast-check'
 import t from 'tap'
 import { SseLineParser, type SseMessage } from '../src/client/sse-line-parser.js'
 
@@ -6,7 +9,7 @@ import { SseLineParser, type SseMessage } from '../src/client/sse-line-parser.js
 
 function parseAll (chunks: string[]): { messages: SseMessage[], retries: number[] } {
   const retries: number[] = []
-  const parser = new SseLineParser((ms) => { retries.push(ms) })
+  const parser = new SseLineParser({ onRetry: (ms) => { retries.push(ms) } })
   return { messages: chunks.flatMap((chunk) => parser.push(chunk)), retries }
 }
 
@@ -69,4 +72,126 @@ t.test('event names, and the id kept across events like EventSource does', async
 t.test('retry: ASCII digits only', async (t) => {
   t.same(parseAll(['retry: 250\nretry: 1e3\nretry: -5\nretry:\nretry: 10 \nretry:0\ndata: x\n\n']).retries, [250, 0])
   t.same(new SseLineParser().push('retry: 5\ndata: x\n\n'), [frame('x', '')], 'no onRetry given')
+})
+
+t.test('a BOM is dropped at the start of the stream only', async (t) => {
+  t.same(parseAll(['\uFEFFdata: x\n\n']).messages, [frame('x', '')])
+  t.same(parseAll(['\uFEFF', 'data: x\n\n']).messages, [frame('x', '')], 'alone in the first chunk')
+  // Later, U+FEFF is an ordinary character: this line's field is "\uFEFFdata", unknown.
+  t.same(parseAll(['data: a\n\n', '\uFEFFdata: b\n\n']).messages, [frame('a', '')])
+  t.same(parseAll(['data: \uFEFFc\n\n']).messages, [frame('\uFEFFc', '')], 'inside a value it is kept')
+})
+
+t.test('the space after the colon: one is dropped, no more', async (t) => {
+  t.same(parseAll(['data:x\n\ndata: x\n\ndata:  x\n\ndata:\tx\n\n']).messages,
+    [frame('x', ''), frame('x', ''), frame(' x', ''), frame('\tx', '')])
+  t.same(parseAll(['event:progress\ndata: a\n\nevent: progress\ndata: b\n\n']).messages,
+    [frame('a', '', 'progress'), frame('b', '', 'progress')])
+})
+
+t.test('the event type is reset after each dispatch, and by events without data', async (t) => {
+  t.same(parseAll(['event: a\ndata: 1\n\ndata: 2\n\nevent: b\n\ndata: 3\n\n']).messages,
+    [frame('1', '', 'a'), frame('2', ''), frame('3', '')])
+  t.same(parseAll(['event\ndata: x\n\n']).messages, [frame('x', '')], 'an empty event name is "message"')
+})
+
+t.test('nothing is dispatched without the final blank line', async (t) => {
+  const parser = new SseLineParser()
+  t.same(parser.push('id: s:0\ndata: a\n\ndata: b\n'), [frame('a', 's:0')])
+  t.same(parser.push('data: c'), [], 'an unfinished line')
+  t.same(parser.push('\n'), [], 'a finished line, no blank line')
+})
+
+t.test('unknown fields, field names with other case, and comments are ignored', async (t) => {
+  t.same(parseAll(['Data: no\nDATA: no\n data: no\nfoo\nfoo:bar\n: comment\n:\ndata: yes\n\n']).messages, [frame('yes', '')])
+})
+
+// Events of arbitrary streams: the whole body and any split of it into
+// chunks (also between a CR and its LF) dispatch the same events.
+const fieldValue = fc.string({ unit: fc.constantFrom('a', 'b', ' ', ':', '\u00e9', '\u0000', '\uFEFF', '1', '\u{1F600}'), maxLength: 8 })
+const lineEnd = fc.constantFrom('\n', '\r', '\r\n')
+const line = fc.oneof(
+  fc.tuple(fc.constantFrom('data', 'event', 'id', 'retry', 'foo', ''), fc.constantFrom(':', ': ', ''), fieldValue).map(([field, colon, value]) => `${field}${colon}${value}`),
+  fc.constant('')
+)
+const body = fc.array(fc.tuple(line, lineEnd).map(([text, end]) => text + end), { maxLength: 30 }).map((lines) => lines.join(''))
+
+function splitAt (text: string, cuts: number[]): string[] {
+  const at = [...new Set(cuts.map((cut) => cut % (text.length + 1)))].sort((a, b) => a - b)
+  const chunks: string[] = []
+  let start = 0
+  for (const cut of at) {
+    chunks.push(text.slice(start, cut))
+    start = cut
+  }
+  chunks.push(text.slice(start))
+  return chunks
+}
+
+t.test('property: any chunking of a body dispatches what the whole body does', async (t) => {
+  fc.assert(fc.property(body, fc.array(fc.nat(), { maxLength: 12 }), (text, cuts) =>
+    isDeepStrictEqual(parseAll(splitAt(text, cuts)), parseAll([text]))), { numRuns: 2000 })
+  fc.assert(fc.property(body, (text) => isDeepStrictEqual(parseAll([...text]), parseAll([text]))), { numRuns: 500 })
+  t.pass('2,000 bodies split at random, 500 fed one character at a time')
+})
+
+t.test('property: the same events and retries as eventsource-parser, on any body', async (t) => {
+  // An independent implementation of the same WHATWG rules (the one the
+  // eventsource package is built on): they must never disagree.
+  fc.assert(fc.property(body, (text) => {
+    const events: Array<[string, string]> = []
+    const retries: number[] = []
+    const reference = createParser({
+      onEvent: (event) => { events.push([event.event ?? 'message', event.data]) },
+      onRetry: (ms) => { retries.push(ms) },
+    })
+    reference.feed(text)
+    const ours = parseAll([text])
+    return isDeepStrictEqual(ours.messages.map((m) => [m.type, m.data]), events) && isDeepStrictEqual(ours.retries, retries)
+  }), { numRuns: 3000 })
+  t.pass('3,000 bodies')
+})
+
+t.test('maxFrameLength bounds one event, its unfinished line and its data so far', async (t) => {
+  const big = 'x'.repeat(100)
+  const tooLarge = { name: 'StreamCommandError', code: 'FST_ERR_CQRS_STREAM_FRAME_TOO_LARGE', message: /maxFrameLength \(100 characters\)/ }
+  // The limit is per event: many events of the limit's size are fine.
+  const ok = new SseLineParser({ maxFrameLength: 100 })
+  for (let i = 0; i < 5; i++) t.same(ok.push(`data:${'y'.repeat(94)}\n\n`), [frame('y'.repeat(94), '')])
+  t.equal(ok.error, undefined)
+
+  const line = new SseLineParser({ maxFrameLength: 100 })
+  t.same(line.push(`data:${big.slice(0, 95)}`), [], 'exactly at the limit')
+  t.equal(line.error, undefined)
+  t.same(line.push('x'), [], 'an unfinished line one past it')
+  t.match(line.error, tooLarge)
+  t.same(line.push('\n\ndata: more\n\n'), [], 'then it takes no more input')
+
+  const lines = new SseLineParser({ maxFrameLength: 100 })
+  t.same(lines.push(`data: ${big.slice(0, 60)}\n`), [])
+  t.same(lines.push(`data: ${big.slice(0, 60)}\n`), [])
+  t.match(lines.error, tooLarge, 'data lines that together pass it')
+
+  // The events before the one too large are still returned, none after it.
+  const inOneChunk = new SseLineParser({ maxFrameLength: 100 })
+  t.same(inOneChunk.push(`data: a\n\ndata: ${big}${big}\n\ndata: b\n\n`), [frame('a', '')], 'a whole line in one chunk')
+  t.match(inOneChunk.error, tooLarge)
+  const tail = new SseLineParser({ maxFrameLength: 100 })
+  t.same(tail.push(`data: a\n\ndata: ${big}${big}`), [frame('a', '')], 'an unfinished line after an event')
+  t.match(tail.error, tooLarge)
+
+  t.same(new SseLineParser().push(`data: ${big.repeat(1000)}\n\n`), [frame(big.repeat(1000), '')], 'no limit by default')
+})
+
+t.test('an 8 MiB line in 16 Ki pieces is parsed in one pass', async (t) => {
+  // Linear, not quadratic: the pieces are joined once. A re-scan per piece
+  // made this take seconds; the bench measures it, this checks the result.
+  const data = 'z'.repeat(8 * 1024 * 1024)
+  const text = `id: s:1\ndata: ${data}\n\n`
+  const parser = new SseLineParser()
+  const messages: SseMessage[] = []
+  for (let at = 0; at < text.length; at += 16 * 1024) messages.push(...parser.push(text.slice(at, at + 16 * 1024)))
+  t.equal(messages.length, 1)
+  t.equal(messages[0]!.data.length, data.length)
+  t.equal(messages[0]!.data, data)
 })

@@ -250,7 +250,7 @@ t.test('heartbeat: an idle stream sends : comments between frames', async (t) =>
   const body = await within(client.ended, 'the end')
   const beats = client.parser.comments
   t.ok(beats >= 2)
-  t.equal(body, frames('h', [START('h')]) + ':\n\n'.repeat(beats) + frames('h', [PROGRESS('late'), COMPLETE], 1))
+  t.equal(body, frames('h', [START('h')]) + ':\n'.repeat(beats) + frames('h', [PROGRESS('late'), COMPLETE], 1))
   t.same(client.parser.frames.map(payload), [START('h'), PROGRESS('late'), COMPLETE])
 })
 

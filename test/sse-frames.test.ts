@@ -29,8 +29,9 @@ t.test('frame.ts', async (t) => {
     t.equal(isSafeFieldValue(''), true)
   })
 
-  t.test('HEARTBEAT is a comment: no frame, nothing dispatched', async (t) => {
-    t.equal(HEARTBEAT, ':\n\n')
+  t.test('HEARTBEAT is a comment line alone: no frame, nothing dispatched, no blank line', async (t) => {
+    // A blank line after it is what fetch-event-source dispatches as an empty message.
+    t.equal(HEARTBEAT, ':\n')
     const parsed = parseSse(`${HEARTBEAT}${encodeData('x')}\n${HEARTBEAT}`)
     t.same(parsed.frames, [{ data: 'x' }])
     t.equal(parsed.comments, 2)

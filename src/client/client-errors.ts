@@ -9,6 +9,8 @@ export const STREAM_HTTP = 'FST_ERR_CQRS_STREAM_HTTP'
 export const STREAM_PROTOCOL = 'FST_ERR_CQRS_STREAM_PROTOCOL'
 /** `streamCommand()` got a url it cannot resolve: a relative one with no `baseUrl` and no page, or not a url at all. */
 export const INVALID_URL = 'FST_ERR_CQRS_STREAM_INVALID_URL'
+/** One event of the stream grew past `maxFrameLength`: the stream was closed (and cancelled, when resumable). */
+export const FRAME_TOO_LARGE = 'FST_ERR_CQRS_STREAM_FRAME_TOO_LARGE'
 /** `streamCommand()` got an option it cannot use. */
 export const INVALID_OPTION = 'FST_ERR_CQRS_STREAM_INVALID_OPTION'
 
@@ -30,7 +32,8 @@ export interface StreamCommandErrorOptions {
  * `message`), an HTTP error answer (the code of its JSON body, else
  * `FST_ERR_CQRS_STREAM_HTTP`, with `statusCode`), a stream that was lost
  * and could not be resumed (`FST_ERR_CQRS_STREAM_LOST`), a frame that is
- * not this package's (`FST_ERR_CQRS_STREAM_PROTOCOL`), a url it cannot
+ * not this package's (`FST_ERR_CQRS_STREAM_PROTOCOL`), a frame longer than
+ * `maxFrameLength` (`FST_ERR_CQRS_STREAM_FRAME_TOO_LARGE`), a url it cannot
  * resolve (`FST_ERR_CQRS_STREAM_INVALID_URL`) or a bad option
  * (`FST_ERR_CQRS_STREAM_INVALID_OPTION`). Match on `code`.
  * @example
@@ -53,4 +56,11 @@ export class StreamCommandError extends Error {
     this.streamId = options.streamId
     this.statusCode = options.statusCode
   }
+}
+
+export function frameTooLarge (maxFrameLength: number): StreamCommandError {
+  return new StreamCommandError(
+    FRAME_TOO_LARGE,
+    `fastify-cqrs-stream: an event of the stream grew past maxFrameLength (${maxFrameLength} characters): raise the option if frames this large are expected.`
+  )
 }

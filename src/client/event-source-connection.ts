@@ -1,4 +1,4 @@
-import { STREAM_HTTP, StreamCommandError } from './client-errors.js'
+import { frameTooLarge, STREAM_HTTP, StreamCommandError } from './client-errors.js'
 import type { AnyFrame } from './frames.js'
 import { lostError, nextAttempt, receive, type ConnectionContext } from './stream-state.js'
 
@@ -72,6 +72,7 @@ export async function * eventSourceFrames<TResult> (
       return
     }
     try {
+      if (event.data.length > context.maxFrameLength) throw frameTooLarge(context.maxFrameLength)
       const frame = receive<TResult>(state, event.data, String(event.lastEventId))
       if (state.finished) source.close()
       if (frame !== undefined) push({ frame })

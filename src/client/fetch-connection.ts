@@ -77,7 +77,7 @@ async function * framesOf<TResult> (response: Response, context: ConnectionConte
   const { state, signal } = context
   const reader = (response.body as ReadableStream<Uint8Array>).getReader()
   const decoder = new TextDecoder()
-  const parser = new SseLineParser((ms) => { state.retryMs = ms })
+  const parser = new SseLineParser({ onRetry: (ms) => { state.retryMs = ms }, maxFrameLength: context.maxFrameLength })
   try {
     for (;;) {
       let read: Awaited<ReturnType<typeof reader.read>>
@@ -93,6 +93,7 @@ async function * framesOf<TResult> (response: Response, context: ConnectionConte
         if (frame !== undefined) yield frame
         if (state.finished) return
       }
+      if (parser.error !== undefined) throw parser.error
     }
   } finally {
     // Closes the connection: nothing more is read from it.

@@ -6,5 +6,5 @@ export type { ReconnectInfo } from './stream-state.js'
 export type { BodyOf, DataOf, ProgressOf, ResultDataOf } from './command-types.js'
 export type { EventSourceConstructor, EventSourceLike, EventSourceEventLike } from './event-source-connection.js'
 export {
-  StreamCommandError, INVALID_OPTION, INVALID_URL, STREAM_HTTP, STREAM_LOST, STREAM_PROTOCOL, type StreamCommandErrorOptions,
+  StreamCommandError, FRAME_TOO_LARGE, INVALID_OPTION, INVALID_URL, STREAM_HTTP, STREAM_LOST, STREAM_PROTOCOL, type StreamCommandErrorOptions,
 } from './client-errors.js'

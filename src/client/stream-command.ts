@@ -1,4 +1,4 @@
-import { INVALID_OPTION, INVALID_URL, STREAM_HTTP, StreamCommandError } from './client-errors.js'
+import { FRAME_TOO_LARGE, INVALID_OPTION, INVALID_URL, STREAM_HTTP, StreamCommandError } from './client-errors.js'
 import type { BodyOf, ProgressOf } from './command-types.js'
 import { eventSourceFrames, type EventSourceConstructor } from './event-source-connection.js'
 import { expectEventStream, fetchFrames, send, twoStepUrl, type StreamRequest } from './fetch-connection.js'
@@ -44,6 +44,19 @@ export interface StreamCommandOptions<TBody = unknown> {
    */
   maxReconnects?: number
   /**
+   * The most characters (`string.length`) one event of the stream may
+   * hold. A frame that grows past it ends the iterator with
+   * `FST_ERR_CQRS_STREAM_FRAME_TOO_LARGE` and cancels a resumable stream:
+   * a resume would bring the same frame again. Read with `fetch`, the
+   * check runs while the frame arrives, so memory stays bounded; a
+   * browser's `EventSource` parses by itself, so there the frame is
+   * checked once it arrived whole. `Infinity` turns the check off.
+   * @default 16 * 1024 * 1024
+   * @example
+   * streamCommand('/imports', { body, maxFrameLength: 64 * 1024 * 1024 })
+   */
+  maxFrameLength?: number
+  /**
    * Pick up a stream this page followed before a reload, instead of sending
    * the command: the `id` of the last frame it received, and the start
    * frame's `cancelUrl` if it may cancel. The url is the stream's (for a
@@ -68,6 +81,7 @@ const RESUME_POINT = /^(.+):(0|[1-9]\d*)$/
 
 const DEFAULT_RETRY_MS = 1000
 const DEFAULT_MAX_RECONNECTS = 5
+const DEFAULT_MAX_FRAME_LENGTH = 16 * 1024 * 1024
 
 function ignore (): void {}
 
@@ -131,6 +145,10 @@ async function * run<TResult> (url: string | URL, options: StreamCommandOptions)
   if (!Number.isInteger(maxReconnects) || maxReconnects < 0) {
     throw new StreamCommandError(INVALID_OPTION, `fastify-cqrs-stream: maxReconnects must be a non-negative integer, got ${String(maxReconnects)}.`)
   }
+  const { maxFrameLength = DEFAULT_MAX_FRAME_LENGTH } = options
+  if (!(maxFrameLength > 0) || (!Number.isInteger(maxFrameLength) && maxFrameLength !== Infinity)) {
+    throw new StreamCommandError(INVALID_OPTION, `fastify-cqrs-stream: maxFrameLength must be a positive integer or Infinity, got ${String(maxFrameLength)}.`)
+  }
   const point = options.resume === undefined ? undefined : RESUME_POINT.exec(String(options.resume.lastEventId))
   if (point === null) {
     throw new StreamCommandError(INVALID_OPTION, `fastify-cqrs-stream: resume.lastEventId must be a frame id <streamId>:<seq>, got ${String(options.resume?.lastEventId)}.`)
@@ -153,6 +171,7 @@ async function * run<TResult> (url: string | URL, options: StreamCommandOptions)
     signal: closer.signal,
     fetch: fetchImpl,
     maxReconnects,
+    maxFrameLength,
     onReconnecting: options.onReconnecting ?? ignore,
   }
   // Closing the connection is not enough for a resumable stream, which
@@ -180,7 +199,8 @@ async function * run<TResult> (url: string | URL, options: StreamCommandOptions)
     }
   } catch (error) {
     if (signal?.aborted === true) throw signal.reason
-    failed = true
+    // Too large a frame is the caller's limit, not a failure of the stream: cancelled, as on a break.
+    failed = !(error instanceof StreamCommandError && error.code === FRAME_TOO_LARGE)
     throw error
   } finally {
     signal?.removeEventListener('abort', cancelled)

@@ -37,6 +37,8 @@ export interface ConnectionContext {
   readonly signal: AbortSignal
   readonly fetch: typeof fetch
   readonly maxReconnects: number
+  /** The most characters one event may hold. */
+  readonly maxFrameLength: number
   readonly onReconnecting: (info: ReconnectInfo) => void
 }
 

@@ -20,4 +20,4 @@ export function encodeData (data: string): string {
 }
 
 /** A comment line: ignored by clients, keeps proxies and load balancers from cutting an idle stream. */
-export const HEARTBEAT = ':\n\n'
+export const HEARTBEAT = ':\n'
