@@ -2,15 +2,30 @@ import { isDeepStrictEqual } from 'node:util'
 import { createParser } from 'eventsource-parser'
 import fc from 'fast-check'
 import t from 'tap'
-import { SseLineParser, type SseMessage } from '../src/client/sse-line-parser.js'
+import { SseLineParser, type SseLineParserOptions, type SseMessage } from '../src/client/sse-line-parser.js'
 
 // The client's parser against the WHATWG rules: every line ending, chunks
 // split anywhere, and the fields a browser's EventSource ignores.
 
 function parseAll (chunks: string[]): { messages: SseMessage[], retries: number[] } {
   const retries: number[] = []
-  const parser = new SseLineParser({ onRetry: (ms) => { retries.push(ms) } })
-  return { messages: chunks.flatMap((chunk) => parser.push(chunk)), retries }
+  const messages: SseMessage[] = []
+  const parser = new SseLineParser({ onMessage: (message) => { messages.push(message) }, onRetry: (ms) => { retries.push(ms) } })
+  for (const chunk of chunks) parser.push(chunk)
+  return { messages, retries }
+}
+
+/** A parser whose push() returns the events that chunk completed. */
+function feeder (options: Omit<SseLineParserOptions, 'onMessage'> = {}): { push: (chunk: string) => SseMessage[], readonly error: unknown } {
+  const messages: SseMessage[] = []
+  const parser = new SseLineParser({ ...options, onMessage: (message) => { messages.push(message) } })
+  return {
+    push: (chunk) => {
+      parser.push(chunk)
+      return messages.splice(0)
+    },
+    get error () { return parser.error },
+  }
 }
 
 const frame = (data: string, lastEventId: string, type = 'message'): SseMessage => ({ type, data, lastEventId })
@@ -33,13 +48,13 @@ t.test('an event is dispatched as soon as its blank line arrives, in whatever pi
     t.same(parseAll(chunks).messages, expected, `chunks of ${size}`)
   }
   // A CR-terminated blank line dispatches at once, without waiting for a possible LF.
-  const parser = new SseLineParser()
+  const parser = feeder()
   t.same(parser.push('data: x\r\r'), [frame('x', '')], 'dispatched on the CR')
   t.same(parser.push('\ndata: y\n\n'), [frame('y', '')], 'the LF after it ends no line')
 })
 
 t.test('a CR at the end of a chunk, an empty chunk, then the LF: one line end', async (t) => {
-  const parser = new SseLineParser()
+  const parser = feeder()
   t.same(parser.push('data: a\r'), [])
   t.same(parser.push(''), [])
   t.same(parser.push('\n'), [])
@@ -71,7 +86,7 @@ t.test('event names, and the id kept across events like EventSource does', async
 
 t.test('retry: ASCII digits only', async (t) => {
   t.same(parseAll(['retry: 250\nretry: 1e3\nretry: -5\nretry:\nretry: 10 \nretry:0\ndata: x\n\n']).retries, [250, 0])
-  t.same(new SseLineParser().push('retry: 5\ndata: x\n\n'), [frame('x', '')], 'no onRetry given')
+  t.same(feeder().push('retry: 5\ndata: x\n\n'), [frame('x', '')], 'no onRetry given')
 })
 
 t.test('a BOM is dropped at the start of the stream only', async (t) => {
@@ -96,7 +111,7 @@ t.test('the event type is reset after each dispatch, and by events without data'
 })
 
 t.test('nothing is dispatched without the final blank line', async (t) => {
-  const parser = new SseLineParser()
+  const parser = feeder()
   t.same(parser.push('id: s:0\ndata: a\n\ndata: b\n'), [frame('a', 's:0')])
   t.same(parser.push('data: c'), [], 'an unfinished line')
   t.same(parser.push('\n'), [], 'a finished line, no blank line')
@@ -156,31 +171,38 @@ t.test('maxFrameLength bounds one event, its unfinished line and its data so far
   const big = 'x'.repeat(100)
   const tooLarge = { name: 'StreamCommandError', code: 'FST_ERR_CQRS_STREAM_FRAME_TOO_LARGE', message: /maxFrameLength \(100 characters\)/ }
   // The limit is per event: many events of the limit's size are fine.
-  const ok = new SseLineParser({ maxFrameLength: 100 })
+  const ok = feeder({ maxFrameLength: 100 })
   for (let i = 0; i < 5; i++) t.same(ok.push(`data:${'y'.repeat(94)}\n\n`), [frame('y'.repeat(94), '')])
   t.equal(ok.error, undefined)
 
-  const line = new SseLineParser({ maxFrameLength: 100 })
+  const line = feeder({ maxFrameLength: 100 })
   t.same(line.push(`data:${big.slice(0, 95)}`), [], 'exactly at the limit')
   t.equal(line.error, undefined)
   t.same(line.push('x'), [], 'an unfinished line one past it')
   t.match(line.error, tooLarge)
   t.same(line.push('\n\ndata: more\n\n'), [], 'then it takes no more input')
 
-  const lines = new SseLineParser({ maxFrameLength: 100 })
+  const lines = feeder({ maxFrameLength: 100 })
   t.same(lines.push(`data: ${big.slice(0, 60)}\n`), [])
   t.same(lines.push(`data: ${big.slice(0, 60)}\n`), [])
   t.match(lines.error, tooLarge, 'data lines that together pass it')
 
   // The events before the one too large are still returned, none after it.
-  const inOneChunk = new SseLineParser({ maxFrameLength: 100 })
+  const inOneChunk = feeder({ maxFrameLength: 100 })
   t.same(inOneChunk.push(`data: a\n\ndata: ${big}${big}\n\ndata: b\n\n`), [frame('a', '')], 'a whole line in one chunk')
   t.match(inOneChunk.error, tooLarge)
-  const tail = new SseLineParser({ maxFrameLength: 100 })
+  const tail = feeder({ maxFrameLength: 100 })
   t.same(tail.push(`data: a\n\ndata: ${big}${big}`), [frame('a', '')], 'an unfinished line after an event')
   t.match(tail.error, tooLarge)
 
-  t.same(new SseLineParser().push(`data: ${big.repeat(1000)}\n\n`), [frame(big.repeat(1000), '')], 'no limit by default')
+  const withCr = feeder({ maxFrameLength: 100 })
+  t.same(withCr.push(`data: a\r\rdata: ${big}${big}\r\rdata: b\r\r`), [frame('a', '')], 'CR line ends')
+  t.match(withCr.error, tooLarge)
+  const oneLine = feeder({ maxFrameLength: 100 })
+  t.same(oneLine.push(`data: ${big}x\n\n`), [], 'a one-line event just past it')
+  t.match(oneLine.error, tooLarge)
+
+  t.same(feeder().push(`data: ${big.repeat(1000)}\n\n`), [frame(big.repeat(1000), '')], 'no limit by default')
 })
 
 t.test('an 8 MiB line in 16 Ki pieces is parsed in one pass', async (t) => {
@@ -188,7 +210,7 @@ t.test('an 8 MiB line in 16 Ki pieces is parsed in one pass', async (t) => {
   // made this take seconds; the bench measures it, this checks the result.
   const data = 'z'.repeat(8 * 1024 * 1024)
   const text = `id: s:1\ndata: ${data}\n\n`
-  const parser = new SseLineParser()
+  const parser = feeder()
   const messages: SseMessage[] = []
   for (let at = 0; at < text.length; at += 16 * 1024) messages.push(...parser.push(text.slice(at, at + 16 * 1024)))
   t.equal(messages.length, 1)

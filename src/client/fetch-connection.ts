@@ -1,6 +1,6 @@
 import { STREAM_HTTP, STREAM_LOST, StreamCommandError } from './client-errors.js'
 import type { AnyFrame } from './frames.js'
-import { SseLineParser } from './sse-line-parser.js'
+import { SseLineParser, type SseMessage } from './sse-line-parser.js'
 import { nextAttempt, receive, type ConnectionContext } from './stream-state.js'
 
 /** One request of a command's stream; reconnects repeat it with `Last-Event-ID`. */
@@ -77,7 +77,12 @@ async function * framesOf<TResult> (response: Response, context: ConnectionConte
   const { state, signal } = context
   const reader = (response.body as ReadableStream<Uint8Array>).getReader()
   const decoder = new TextDecoder()
-  const parser = new SseLineParser({ onRetry: (ms) => { state.retryMs = ms }, maxFrameLength: context.maxFrameLength })
+  const messages: SseMessage[] = []
+  const parser = new SseLineParser({
+    onMessage: (message) => { messages.push(message) },
+    onRetry: (ms) => { state.retryMs = ms },
+    maxFrameLength: context.maxFrameLength,
+  })
   try {
     for (;;) {
       let read: Awaited<ReturnType<typeof reader.read>>
@@ -88,7 +93,8 @@ async function * framesOf<TResult> (response: Response, context: ConnectionConte
         return
       }
       if (read.done) return
-      for (const message of parser.push(decoder.decode(read.value, { stream: true }))) {
+      parser.push(decoder.decode(read.value, { stream: true }))
+      for (const message of messages.splice(0)) {
         const frame = receive<TResult>(state, message.data, message.lastEventId)
         if (frame !== undefined) yield frame
         if (state.finished) return
