@@ -366,24 +366,30 @@ interface LoadRun { requests: number, errors: number, warmupErrors: number, seco
 async function perStreamSetup (): Promise<void> {
   const { connections, seconds, warmupSeconds, reps } = plan.setup
   heading(`Per-stream setup: a 1-item stream vs a plain Fastify JSON route returning the same item, undici, ${connections} connections, ${seconds} s — requests/s, median [min–max] of ${reps}`)
-  const variants = ['ours', 'fastify-json']
-  const target = { ours: { path: '/stream?n=1', expect: '"type":"complete"' }, 'fastify-json': { path: '/json?n=1', expect: '"orderId":"order-0"' } }
-  const runs: Record<string, LoadRun[]> = { ours: [], 'fastify-json': [] }
-  await withServers(variants, (servers) => interleaved(variants, reps, async (variant) => {
+  const variants = ['ours', 'fastify-json', 'ours-owned']
+  const target = {
+    ours: { path: '/stream?n=1', expect: '"type":"complete"' },
+    'fastify-json': { path: '/json?n=1', expect: '"orderId":"order-0"' },
+    // The same stream on a route with streamOwner, on the same server (issue #12).
+    'ours-owned': { path: '/owned?n=1', expect: '"type":"complete"' },
+  }
+  const runs: Record<string, LoadRun[]> = { ours: [], 'fastify-json': [], 'ours-owned': [] }
+  await withServers(['ours', 'fastify-json'], (servers) => interleaved(variants, reps, async (variant) => {
     runs[variant]!.push(await client<LoadRun>({
-      mode: 'load', port: servers[variant]!.port, ...target[variant as keyof typeof target], connections, seconds, warmupSeconds,
+      mode: 'load', port: servers[variant === 'ours-owned' ? 'ours' : variant]!.port, ...target[variant as keyof typeof target], connections, seconds, warmupSeconds,
     }))
   }))
   const metrics = collect(runs, ['requestsPerSec', 'serverCpuUsPerRequest'])
   const errors = Object.values(runs).flat().reduce((sum, r) => sum + r.errors + r.warmupErrors, 0)
   for (const v of variants) {
-    console.log(`  ${(v === 'ours' ? 'ours (SSE)' : 'plain JSON').padEnd(12)} ${summary(metrics[v]!.requestsPerSec!, 0, ' req/s').padEnd(34)} ${summary(metrics[v]!.serverCpuUsPerRequest!, 1, ' µs/request (server CPU)')}`)
+    console.log(`  ${(v === 'ours' ? 'ours (SSE)' : v === 'ours-owned' ? 'ours, owned' : 'plain JSON').padEnd(12)} ${summary(metrics[v]!.requestsPerSec!, 0, ' req/s').padEnd(34)} ${summary(metrics[v]!.serverCpuUsPerRequest!, 1, ' µs/request (server CPU)')}`)
   }
   console.log(`  errors: ${errors}`)
   cases.push({ id: 'setup', title: 'per-stream setup', metrics, errors })
   totalErrors += errors
   const rps = (v: string): number[] => runs[v]!.map((r) => r.requestsPerSec)
   info('per-stream setup server CPU/request: ours ÷ JSON', metrics['ours']!.serverCpuUsPerRequest!.median / metrics['fastify-json']!.serverCpuUsPerRequest!.median)
+  info('per-stream setup req/s: owned route ÷ ours without streamOwner', metrics['ours-owned']!.requestsPerSec!.median / metrics['ours']!.requestsPerSec!.median)
   check('setup-vs-json', 'per-stream setup req/s: ours ÷ plain JSON route', metrics['ours']!.requestsPerSec!.median / metrics['fastify-json']!.requestsPerSec!.median, '>=', 0.5,
     pairedSpread(rps('ours'), rps('fastify-json')))
 }

@@ -20,6 +20,8 @@ export const channelNames = Object.freeze({
   streamEnd: 'fastify-cqrs-stream:stream:end',
   /** An event handler or broker send failed. */
   eventHandlerError: 'fastify-cqrs-stream:event-handler:error',
+  /** A request about a stream of another owner was refused (answered as for an unknown stream). */
+  streamRefused: 'fastify-cqrs-stream:stream:refused',
 })
 
 /** Published on `channelNames.streamStart`. */
@@ -34,6 +36,15 @@ export interface StreamEndMessage extends StreamStartMessage {
   readonly error: unknown
 }
 
+/** Published on `channelNames.streamRefused`: a reconnect, claim or cancel by someone who is not the stream's owner. */
+export interface StreamRefusedMessage {
+  readonly streamId: string
+  /** The route's url (its scope). */
+  readonly route: string
+  /** The refused request: its ip, headers and session tell who tried. */
+  readonly request: unknown
+}
+
 /** Published on `channelNames.eventHandlerError`. */
 export interface EventHandlerErrorMessage extends EventHandlerErrorInfo {
   readonly error: unknown
@@ -42,3 +53,4 @@ export interface EventHandlerErrorMessage extends EventHandlerErrorInfo {
 export const streamStartChannel = diagnosticsChannel.channel(channelNames.streamStart)
 export const streamEndChannel = diagnosticsChannel.channel(channelNames.streamEnd)
 export const eventHandlerErrorChannel = diagnosticsChannel.channel(channelNames.eventHandlerError)
+export const streamRefusedChannel = diagnosticsChannel.channel(channelNames.streamRefused)

@@ -104,6 +104,20 @@ export const StreamNotFoundError = createError<[string]>(
   404
 )
 
+/** This instance runs `limits.maxOpenStreams` streams (or `maxPendingStreams` two-step commands): answered 503 with `Retry-After`. */
+export const OverloadedError = createError<[string]>(
+  'FST_ERR_CQRS_STREAM_OVERLOADED',
+  'fastify-cqrs-stream: this server runs as many %s as it takes. Retry after the Retry-After delay, or on another instance.',
+  503
+)
+
+/** The stream's owner runs `limits.maxStreamsPerOwner` streams already: answered 429 with `Retry-After`. */
+export const TooManyStreamsError = createError<[number]>(
+  'FST_ERR_CQRS_STREAM_TOO_MANY_STREAMS',
+  'fastify-cqrs-stream: you have %s streams open already. Close one (or wait for one to end) and retry.',
+  429
+)
+
 /** The server is closing; open streams end with this error frame. */
 export const ShutdownError = createError(
   'FST_ERR_CQRS_STREAM_SHUTDOWN',

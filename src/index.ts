@@ -5,6 +5,9 @@ export default fastifyCqrsStream
 
 export type { FastifyCqrsStreamOptions, EventStreamSettings } from './plugin/plugin-options.js'
 export type { EventStreamOptions } from './plugin/event-stream-reply.js'
+export type { StreamStats } from './plugin/open-streams.js'
+export type { StreamLimits } from './plugin/stream-limits.js'
+export type { StreamOwner } from './plugin/stream-owner.js'
 export type {
   StreamRouteOptions, TwoStepSettings, StreamRequestClass, StreamResponseClass, ResponseOptionOf,
 } from './plugin/stream-route-options.js'
@@ -54,7 +57,7 @@ export type { Serializer } from './sse/frame-encoder.js'
 export type { PublicError } from './sse/public-error.js'
 
 export {
-  channelNames, type StreamStartMessage, type StreamEndMessage, type EventHandlerErrorMessage,
+  channelNames, type StreamStartMessage, type StreamEndMessage, type EventHandlerErrorMessage, type StreamRefusedMessage,
 } from './diagnostics.js'
 
 export * as errors from './errors.js'

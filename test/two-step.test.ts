@@ -1,10 +1,12 @@
 // Two-step commands: POST → 202 { streamId, url }, then GET url streams it.
 import { EventSource } from 'eventsource'
 import t from 'tap'
+import type { FastifyRequest } from 'fastify'
 import { frames } from './fixtures/sse-app.js'
 import { eventually, listen, openSse } from './fixtures/sse-client.js'
 import { TicksCommand, ticksApp } from './fixtures/ticks-app.js'
 import { PendingStreams } from '../src/plugin/pending-streams.js'
+import { RequestScope } from '../src/plugin/stream-owner.js'
 
 const tick = (n: number): unknown => ({ type: 'progress', data: { n } })
 
@@ -140,14 +142,23 @@ t.test('app.close() drops commands that were never claimed', async (t) => {
 })
 
 t.test('pending commands: claimed once, under their own scope, all dropped by clear()', async (t) => {
-  const pending = new PendingStreams()
+  const released: string[] = []
+  const pending = new PendingStreams((owner) => { released.push(owner) })
   const source = (): AsyncIterable<number> => (async function * () { yield 1 })()
-  pending.add('a', '/x', source, 60_000)
-  pending.add('b', '/x', source, 60_000)
-  t.equal(pending.claim('a', '/other'), undefined, 'another route cannot claim it')
-  t.equal(pending.claim('a', '/x'), source)
-  t.equal(pending.claim('a', '/x'), undefined, 'claimed once')
+  const request = { log: { warn () {} } } as unknown as FastifyRequest
+  const x = new RequestScope(request, '/x', undefined)
+  pending.add('a', '/x', source, 60_000, undefined)
+  pending.add('b', '/x', source, 60_000, undefined)
+  pending.add('c', new RequestScope(request, '/x', 'alice').key, source, 60_000, new RequestScope(request, '/x', 'alice').ownerDigest)
+  t.equal(pending.size, 3)
+  t.equal(pending.claim('a', new RequestScope(request, '/other', undefined)), undefined, 'another route cannot claim it')
+  t.same(pending.claim('a', x), { source, ownerDigest: undefined })
+  t.equal(pending.claim('a', x), undefined, 'claimed once')
+  t.equal(pending.claim('c', new RequestScope(request, '/x', 'bob')), undefined, 'another owner cannot claim it')
+  t.equal(pending.drop('c', x), false, 'nor can a request with no owner drop it')
   pending.clear()
-  t.equal(pending.claim('b', '/x'), undefined, 'cleared')
-  t.equal(pending.drop('b', '/x'), false)
+  t.equal(pending.size, 0)
+  t.equal(pending.claim('b', x), undefined, 'cleared')
+  t.equal(pending.drop('b', x), false)
+  t.same(released, [new RequestScope(request, '/x', 'alice').ownerDigest], 'the owner count of c, given back when cleared')
 })

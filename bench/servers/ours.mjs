@@ -53,6 +53,8 @@ await app.register(fastifyCqrsStream, {
 })
 app.streamRoute({ method: 'GET', url: '/stream', request: StreamCommand, response: OrderResult })
 app.streamRoute({ method: 'GET', url: '/live', request: LiveCommand, response: OrderResult })
+// The setup case's owned variant: a stream owner read from a header, as a session would be (issue #12).
+app.streamRoute({ method: 'GET', url: '/owned', request: StreamCommand, response: OrderResult, streamOwner: (request) => request.headers['x-user'] ?? 'anonymous' })
 app.streamRoute({ method: 'GET', url: '/idle', request: IdleCommand, response: OrderResult, eventStream: { heartbeatMs: 15_000 } })
 app.get('/cpu', async () => cpuProbe())
 app.get('/mem', async (request) => memProbe(request.query.gc === '1'))

@@ -5,6 +5,7 @@ import { SseConnection } from '../sse/sse-connection.js'
 import { StreamRun, type EventStreamSource, type RunResume } from '../sse/stream-run.js'
 import type { Serializer } from '../sse/frame-encoder.js'
 import { lastEventIdOf } from './last-event-id.js'
+import type { Admission } from './admission.js'
 import type { OpenStreams } from './open-streams.js'
 import { validateStreamSettings, type EventStreamSettings } from './plugin-options.js'
 import { noContent } from './reconnect.js'
@@ -68,13 +69,20 @@ export function startEventStream<T> (
   source: EventStreamSource<T>,
   options: EventStreamOptions<T>,
   defaults: StreamDefaults,
-  open: OpenStreams
+  open: OpenStreams,
+  admission: Admission
 ): FastifyReply {
   if (!isSource(source)) throw new InvalidSourceError()
   validateStreamSettings(options)
   if (options.restartOnReconnect !== true && lastEventIdOf(reply.request) !== undefined) {
     release(source as EventStreamSource<unknown>)
     return noContent(reply)
+  }
+  try {
+    admission.admit(reply, undefined)
+  } catch (error) {
+    release(source as EventStreamSource<unknown>)
+    throw error
   }
   return startRun(reply, source, options, defaults, open, false)
 }
@@ -93,7 +101,8 @@ export function startRun<T> (
   open: OpenStreams,
   trusted: boolean,
   resume?: RouteResume,
-  streamId: string = options.streamId ?? randomUUID()
+  streamId: string = options.streamId ?? randomUUID(),
+  ownerDigest?: string
 ): FastifyReply {
   const retryMs = options.retryMs ?? defaults.retryMs
   const stream = new StreamRun<T>({
@@ -113,7 +122,7 @@ export function startRun<T> (
     owner: stream,
   })
   reply.hijack()
-  open.add(stream as StreamRun<unknown>)
+  open.add(stream as StreamRun<unknown>, ownerDigest)
   stream.start(connection, source)
   if (open.closing) stream.terminate(new ShutdownError())
   return reply

@@ -1,6 +1,7 @@
 import type { StreamingRequestMediator } from '../mediator/streaming-request-mediator.js'
 import type { EventStreamSource } from '../sse/stream-run.js'
 import type { EventStreamOptions } from './event-stream-reply.js'
+import type { StreamStats } from './open-streams.js'
 import type { StreamRequestClass, StreamRouteOptions } from './stream-route-options.js'
 
 declare module 'fastify' {
@@ -15,6 +16,13 @@ declare module 'fastify' {
      * app.streamRoute({ method: 'GET', url: '/orders/process', request: ProcessOrdersCommand })
      */
     streamRoute<TRequest extends StreamRequestClass> (options: StreamRouteOptions<TRequest>): FastifyInstance
+    /**
+     * What this instance holds now, against its `limits`: for a metrics
+     * endpoint, a health check, or the 3 a.m. question "why 503?".
+     * @example
+     * app.get('/health', async () => ({ streams: app.streamStats() }))
+     */
+    streamStats (): StreamStats
   }
   interface FastifyReply {
     /**

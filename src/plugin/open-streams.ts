@@ -2,6 +2,23 @@ import { ShutdownError, StreamCancelledError } from '../errors.js'
 import type { RemoteFollower } from '../resume/remote-follower.js'
 import { isSharedStore, type StreamSignal, type StreamStore } from '../resume/stream-store.js'
 import type { StreamRun } from '../sse/stream-run.js'
+import type { RequestScope } from './stream-owner.js'
+
+/**
+ * What `app.streamStats()` reports.
+ * @example
+ * { openStreams: 12, pendingStreams: 1, followers: 3, owners: 9 }
+ */
+export interface StreamStats {
+  /** Streams running here, including resumable ones whose client is away (`limits.maxOpenStreams` counts these and `pendingStreams`). */
+  readonly openStreams: number
+  /** Two-step commands posted here and not yet claimed (`limits.maxPendingStreams`). */
+  readonly pendingStreams: number
+  /** Clients here that follow a stream running on another instance. */
+  readonly followers: number
+  /** Owners with at least one stream (running or pending) here. */
+  readonly owners: number
+}
 
 /**
  * The running streams of one app: ended on `app.close()`, found by id on a
@@ -12,6 +29,9 @@ export class OpenStreams {
   readonly #runs = new Set<StreamRun<unknown>>()
   readonly #resumable = new Map<string, StreamRun<unknown>>()
   readonly #followers = new Set<RemoteFollower>()
+  // Streams (running, or posted and unclaimed) per owner digest; and the owner of each counted run.
+  readonly #owners = new Map<string, number>()
+  readonly #runOwners = new Map<StreamRun<unknown>, string>()
   readonly store: StreamStore
   #stopListening: (() => void) | undefined
   closing = false
@@ -55,20 +75,47 @@ export class OpenStreams {
     this.#followers.delete(follower)
   }
 
-  add (run: StreamRun<unknown>): void {
+  /** Streams running here, including resumable ones whose client is away. */
+  get size (): number { return this.#runs.size }
+
+  /** Streams counted for `ownerDigest`. */
+  ownerCount (ownerDigest: string): number { return this.#owners.get(ownerDigest) ?? 0 }
+
+  acquireOwner (ownerDigest: string): void {
+    this.#owners.set(ownerDigest, this.ownerCount(ownerDigest) + 1)
+  }
+
+  readonly releaseOwner = (ownerDigest: string): void => {
+    const count = this.ownerCount(ownerDigest) - 1
+    if (count > 0) this.#owners.set(ownerDigest, count)
+    else this.#owners.delete(ownerDigest)
+  }
+
+  /** See {@link StreamStats}; `pendingStreams` comes from the pending commands. */
+  stats (pendingStreams: number): StreamStats {
+    return { openStreams: this.#runs.size, pendingStreams, followers: this.#followers.size, owners: this.#owners.size }
+  }
+
+  /** `ownerDigest`: the owner's count, acquired for this run, is released when it ends. */
+  add (run: StreamRun<unknown>, ownerDigest?: string): void {
     this.#runs.add(run)
     if (run.scope !== undefined) this.#resumable.set(run.streamId, run)
+    if (ownerDigest !== undefined) this.#runOwners.set(run, ownerDigest)
   }
 
   readonly remove = (run: StreamRun<unknown>): void => {
     this.#runs.delete(run)
     if (this.#resumable.get(run.streamId) === run) this.#resumable.delete(run.streamId)
+    const owner = this.#runOwners.get(run)
+    if (owner === undefined) return
+    this.#runOwners.delete(run)
+    this.releaseOwner(owner)
   }
 
-  /** The running resumable stream `streamId`, if it was opened under `scope`. */
-  resumable (streamId: string, scope: string): StreamRun<unknown> | undefined {
+  /** The running resumable stream `streamId`, if `scope` may see it. */
+  resumable (streamId: string, scope: RequestScope): StreamRun<unknown> | undefined {
     const run = this.#resumable.get(streamId)
-    return run?.scope === scope ? run : undefined
+    return run?.scope !== undefined && scope.admits(run.scope, streamId) ? run : undefined
   }
 
   /**

@@ -1,6 +1,8 @@
 import { InvalidOptionError } from '../errors.js'
 import { validateMediatorOptions, type StreamingMediatorOptions } from '../mediator/mediator-options.js'
 import type { StreamStore } from '../resume/stream-store.js'
+import { resolveLimits, type StreamLimits } from './stream-limits.js'
+import { validateStreamOwner, type StreamOwner } from './stream-owner.js'
 
 /** SSE settings shared by the plugin options and `reply.eventStream()`. */
 export interface EventStreamSettings {
@@ -58,6 +60,19 @@ export interface FastifyCqrsStreamOptions extends StreamingMediatorOptions, Even
    * @default true
    */
   verifyHandlers?: boolean
+  /**
+   * Who a stream belongs to. When it returns a string for the request that
+   * starts a stream, every later request about that stream (a reconnect, a
+   * two-step claim, a cancel) is served only if it returns the same string,
+   * and is answered as for an unknown stream otherwise. Asked on every
+   * request, so a session that expired cannot resume. `undefined`: the
+   * stream id alone gives access. Overridable per route. See docs/security.md.
+   * @example
+   * streamOwner: (request) => request.session.get('userId')
+   */
+  streamOwner?: StreamOwner
+  /** What one instance takes before it refuses new streams: see {@link StreamLimits}. */
+  limits?: StreamLimits
 }
 
 function nonNegativeInteger (name: string, value: unknown): void {
@@ -102,6 +117,8 @@ export function validatePluginOptions (options: FastifyCqrsStreamOptions): void 
   if (options.verifyHandlers !== undefined && typeof options.verifyHandlers !== 'boolean') {
     throw new InvalidOptionError('verifyHandlers', 'must be a boolean')
   }
+  validateStreamOwner(options.streamOwner, 'streamOwner')
+  resolveLimits(options.limits)
   const store = options.streamStore
   if (store !== undefined && !(['open', 'append', 'read', 'end', 'delete'] as const).every((name) => typeof store?.[name] === 'function')) {
     throw new InvalidOptionError('streamStore', 'must implement StreamStore: open, append, read, end and delete')

@@ -5,9 +5,11 @@ import { StreamingRequestMediator } from '../mediator/streaming-request-mediator
 import { InMemoryStreamStore } from '../resume/in-memory-stream-store.js'
 import type { EventStreamSource } from '../sse/stream-run.js'
 import { startEventStream, type EventStreamOptions, type StreamDefaults } from './event-stream-reply.js'
+import { Admission } from './admission.js'
 import { OpenStreams } from './open-streams.js'
 import { PendingStreams } from './pending-streams.js'
 import { validatePluginOptions, type FastifyCqrsStreamOptions } from './plugin-options.js'
+import { resolveLimits } from './stream-limits.js'
 import { streamRouteDecorator } from './stream-route.js'
 import './fastify-types.js'
 
@@ -29,15 +31,19 @@ async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptio
     retryMs: options.retryMs,
   }
   const open = new OpenStreams(options.streamStore ?? new InMemoryStreamStore())
-  const pending = new PendingStreams()
+  const pending = new PendingStreams(open.releaseOwner)
+  const admission = new Admission(resolveLimits(options.limits), open, pending)
   const closeTimeoutMs = options.closeTimeoutMs ?? 10_000
   // Signals of a shared store (a client resuming elsewhere, a cancel) from the first request on.
   await open.listen(closeTimeoutMs, app.log)
 
   app.decorate('mediator', mediator)
-  app.decorate('streamRoute', streamRouteDecorator({ mediator, open, pending, defaults, cancelRoutes: new Set() }))
+  app.decorate('streamRoute', streamRouteDecorator({
+    mediator, open, pending, admission, defaults, streamOwner: options.streamOwner, cancelRoutes: new Set(),
+  }))
+  app.decorate('streamStats', () => open.stats(pending.size))
   app.decorateReply('eventStream', function eventStream<T> (this: FastifyReply, source: EventStreamSource<T>, streamOptions: EventStreamOptions<T> = {}) {
-    return startEventStream(this, source, streamOptions, defaults, open)
+    return startEventStream(this, source, streamOptions, defaults, open, admission)
   })
 
   // onReady: after every plugin registered its dependencies.

@@ -5,6 +5,7 @@ import { isSharedStore } from '../resume/stream-store.js'
 import { SseConnection, sendEventStream } from '../sse/sse-connection.js'
 import type { AttachResult } from '../sse/stream-run.js'
 import type { OpenStreams } from './open-streams.js'
+import type { RequestScope } from './stream-owner.js'
 
 /** What became of a reconnect: `unknown` means no stream of that id (and scope) is kept here. */
 export type ResumeResult = AttachResult | 'unknown'
@@ -16,7 +17,8 @@ export function noContent (reply: FastifyReply): FastifyReply {
 
 /** Where a reconnect is served, and how. */
 export interface ResumeTarget {
-  readonly scope: string
+  /** The reconnecting request's scope: its route's and its owner's. */
+  readonly scope: RequestScope
   readonly open: OpenStreams
   readonly heartbeatMs: number
   readonly settings: Required<ResumeSettings>
@@ -31,7 +33,7 @@ async function resumeFromStore (reply: FastifyReply, streamId: string, afterSeq:
   const { open, scope } = target
   const store = open.store
   const stored = await store.read(streamId, afterSeq)
-  if (stored === undefined || stored.scope !== scope) return 'unknown'
+  if (stored === undefined || !scope.admits(stored.scope, streamId)) return 'unknown'
   const first = stored.frames[0]
   if (!stored.ended) {
     if (!isSharedStore(store) || (first !== undefined && first.seq !== afterSeq + 1)) return 'unavailable'

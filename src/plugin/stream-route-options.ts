@@ -5,6 +5,7 @@ import type { RequestMessage } from '../messages/request.js'
 import type { ResponseMessage } from '../messages/response.js'
 import type { resultType, ResultInfo } from '../messages/result-type.js'
 import type { ResumeSettings } from '../resume/resume-settings.js'
+import type { StreamOwner } from './stream-owner.js'
 import type { EventStreamSettings } from './plugin-options.js'
 
 /**
@@ -78,6 +79,12 @@ export interface StreamRouteOptions<TRequest extends StreamRequestClass = Stream
   resume?: ResumeSettings | true
   /** Accept the command by `POST` and stream it on a `GET` of the returned url. `true` takes the defaults. */
   twoStep?: TwoStepSettings | true
+  /**
+   * Who this route's streams belong to, instead of the plugin's
+   * `streamOwner`. The `DELETE <url>/:streamId` route that a GET and a POST
+   * route of one url share uses the first one's.
+   */
+  streamOwner?: StreamOwner | undefined
 }
 
 export const TWO_STEP_DEFAULTS: Required<TwoStepSettings> = { claimTimeoutMs: 30_000 }

@@ -13,7 +13,9 @@ import type { EventStreamSource } from '../sse/stream-run.js'
 import { startRun, type EventStreamOptions, type RouteResume, type StreamDefaults } from './event-stream-reply.js'
 import { lastEventIdOf, parseEventId, takeLastEventIdParameter } from './last-event-id.js'
 import type { OpenStreams } from './open-streams.js'
+import type { Admission } from './admission.js'
 import type { PendingStreams } from './pending-streams.js'
+import { requestScope, validateStreamOwner, type RequestScope, type StreamOwner } from './stream-owner.js'
 import { resolvePositiveSettings, validateStreamSettings } from './plugin-options.js'
 import { resultSerializer } from './result-serializer.js'
 import { noContent, resumeStream } from './reconnect.js'
@@ -43,6 +45,9 @@ export interface StreamServices {
   readonly mediator: StreamingRequestMediator
   readonly open: OpenStreams
   readonly pending: PendingStreams
+  readonly admission: Admission
+  /** The plugin's `streamOwner`; a route may set its own. */
+  readonly streamOwner: StreamOwner | undefined
   readonly defaults: StreamDefaults
   /** Scopes that already have their `DELETE <url>/:streamId` route. */
   readonly cancelRoutes: Set<string>
@@ -83,11 +88,12 @@ function hooks (first: onRequestHookHandler, own: Hooks): Hooks {
 
 /** Builds the `app.streamRoute` decorator. */
 export function streamRouteDecorator (services: StreamServices) {
-  const { mediator, open, pending, defaults, cancelRoutes } = services
+  const { mediator, open, pending, admission, defaults, cancelRoutes } = services
   return function streamRoute (this: FastifyInstance, options: StreamRouteOptions): FastifyInstance {
     if (typeof options !== 'object' || options === null) throw new InvalidRouteError('needs an options object')
     const {
-      method, url, request: RequestType, response, schema, eventStream, resume: resumeOption, twoStep: twoStepOption, ...routeOptions
+      method, url, request: RequestType, response, schema, eventStream, resume: resumeOption, twoStep: twoStepOption,
+      streamOwner: routeOwner, ...routeOptions
     } = options
     if (method !== 'GET' && method !== 'POST') throw new InvalidRouteError(`method must be 'GET' or 'POST', got ${String(method)}`)
     if (typeof url !== 'string') throw new InvalidRouteError('needs a url')
@@ -95,6 +101,7 @@ export function streamRouteDecorator (services: StreamServices) {
     if (!mediator.requestMap.has(RequestType)) throw new NoHandlerError(RequestType.name, RequestType.name)
     if (twoStepOption !== undefined && method !== 'POST') throw new InvalidRouteError('twoStep needs method \'POST\'')
     validateStreamSettings(eventStream ?? {})
+    const streamOwner = validateStreamOwner(routeOwner, 'streamRoute streamOwner') ?? services.streamOwner
     const twoStep = twoStepOption === undefined ? undefined : resolvePositiveSettings('twoStep', twoStepOption, TWO_STEP_DEFAULTS)
     const resume = resumeOption === undefined && twoStep === undefined
       ? undefined
@@ -114,8 +121,11 @@ export function streamRouteDecorator (services: StreamServices) {
     const responses = { ...streamResponses(resultSchema as JsonSchema | undefined), ...schema?.response as JsonSchema | undefined }
     const route = `${method} ${scope}`
     const streamUrl = `${url.replace(/\/+$/, '')}/:streamId`
-    // Only for a resumable route (twoStep implies resume).
-    const routeResume = (cancelPath: string): RouteResume => ({ scope, cancelPath, ...resume! })
+    // Only for a resumable route (twoStep implies resume). `key`: the scope a stream is kept under (route and owner).
+    const routeResume = (cancelPath: string, key: string): RouteResume => ({
+      scope: key, cancelPath, maxBufferedBytes: admission.maxBufferedBytes, ...resume!,
+    })
+    const scopeOf = (request: FastifyRequest): Promise<RequestScope> => requestScope(request, scope, streamOwner)
 
     const sourceOf = (request: FastifyRequest): EventStreamSource<unknown> => {
       const command = new RequestType(method === 'GET' ? request.query as never : request.body as never)
@@ -124,15 +134,19 @@ export function streamRouteDecorator (services: StreamServices) {
       return ({ streamId }) => mediator.stream(command, { streamId, values: { fastifyRequest: request } })
     }
 
-    /** A request with `Last-Event-ID`: resumed when the route is resumable and it can be done exactly, else 204. */
-    const reconnect = (reply: FastifyReply, lastEventId: string, streamId?: string): Promise<FastifyReply> | FastifyReply => {
+    /**
+     * A request with `Last-Event-ID`: resumed when the route is resumable
+     * and it can be done exactly, else 204. A stream of another owner is
+     * unknown to `requestScope`: 204 too.
+     */
+    const reconnect = (reply: FastifyReply, lastEventId: string, requestScope: RequestScope, streamId?: string): Promise<FastifyReply> | FastifyReply => {
       const id = parseEventId(lastEventId)
       if (resume === undefined || id === undefined || (streamId !== undefined && id.streamId !== streamId)) return noContent(reply)
-      return resumeFrom(reply, id.streamId, id.seq, streamId !== undefined)
+      return resumeFrom(reply, id.streamId, id.seq, requestScope, streamId !== undefined)
     }
     /** `notFound`: a two-step url, which answers 404 for a stream it does not know. */
-    const resumeFrom = async (reply: FastifyReply, streamId: string, afterSeq: number, notFound: boolean): Promise<FastifyReply> => {
-      const result = await resumeStream(reply, streamId, afterSeq, { scope, open, heartbeatMs, settings: resume! })
+    const resumeFrom = async (reply: FastifyReply, streamId: string, afterSeq: number, requestScope: RequestScope, notFound: boolean): Promise<FastifyReply> => {
+      const result = await resumeStream(reply, streamId, afterSeq, { scope: requestScope, open, heartbeatMs, settings: resume! })
       if (result === 'unknown' && notFound) throw new StreamNotFoundError(streamId)
       return result === 'attached' ? reply : noContent(reply)
     }
@@ -160,15 +174,18 @@ export function streamRouteDecorator (services: StreamServices) {
       },
       async handler (request: FastifyRequest, reply: FastifyReply) {
         const lastEventId = lastEventIdOf(request)
-        if (lastEventId !== undefined) return reconnect(reply, lastEventId)
+        const requestScope = await scopeOf(request)
+        if (lastEventId !== undefined) return reconnect(reply, lastEventId, requestScope)
+        // Refused (503, 429) before the command is built: nothing runs.
+        admission.admit(reply, requestScope.ownerDigest, twoStep !== undefined)
         const streamId = randomUUID()
         if (twoStep !== undefined) {
-          pending.add(streamId, scope, sourceOf(request), twoStep.claimTimeoutMs)
+          pending.add(streamId, requestScope.key, sourceOf(request), twoStep.claimTimeoutMs, requestScope.ownerDigest)
           return reply.code(202).send({ streamId, url: `${pathOf(request)}/${streamId}` })
         }
         // The stream url is worked out only for a resumable route, which sends it as cancelUrl.
-        const resumeOf = resume === undefined ? undefined : routeResume(`${pathOf(request)}/<id>`)
-        return startRun(reply, sourceOf(request), streamOptions, defaults, open, true, resumeOf, streamId)
+        const resumeOf = resume === undefined ? undefined : routeResume(`${pathOf(request)}/<id>`, requestScope.key)
+        return startRun(reply, sourceOf(request), streamOptions, defaults, open, true, resumeOf, streamId, requestScope.ownerDigest)
       },
     })
     if (resume === undefined) return this
@@ -201,13 +218,16 @@ export function streamRouteDecorator (services: StreamServices) {
         async handler (request: FastifyRequest, reply: FastifyReply) {
           const { streamId } = request.params as StreamParams
           const lastEventId = lastEventIdOf(request)
-          if (lastEventId !== undefined) return reconnect(reply, lastEventId, streamId)
-          const source = pending.claim(streamId, scope)
-          if (source !== undefined) {
-            return startRun(reply, source, streamOptions, defaults, open, true, routeResume(pathOf(request)), streamId)
+          const requestScope = await scopeOf(request)
+          if (lastEventId !== undefined) return reconnect(reply, lastEventId, requestScope, streamId)
+          const claimed = pending.claim(streamId, requestScope)
+          if (claimed !== undefined) {
+            // Kept under the POST's scope (its owner), which this request shares.
+            const key = claimed.ownerDigest === undefined ? scope : requestScope.key
+            return startRun(reply, claimed.source, streamOptions, defaults, open, true, routeResume(pathOf(request), key), streamId, claimed.ownerDigest)
           }
           // A second reader of a claimed stream starts from its first frame.
-          return resumeFrom(reply, streamId, -1, true)
+          return resumeFrom(reply, streamId, -1, requestScope, true)
         },
       })
     }
@@ -228,12 +248,13 @@ export function streamRouteDecorator (services: StreamServices) {
       },
       async handler (request: FastifyRequest, reply: FastifyReply) {
         const { streamId } = request.params as StreamParams
-        const running = open.resumable(streamId, scope)
+        const requestScope = await scopeOf(request)
+        const running = open.resumable(streamId, requestScope)
         if (running !== undefined) running.terminate(new StreamCancelledError())
-        else if (!pending.drop(streamId, scope)) {
+        else if (!pending.drop(streamId, requestScope)) {
           const { store } = open
           const stored = await store.read(streamId, Number.MAX_SAFE_INTEGER)
-          if (stored?.scope !== scope) throw new StreamNotFoundError(streamId)
+          if (stored === undefined || !requestScope.admits(stored.scope, streamId)) throw new StreamNotFoundError(streamId)
           // Running on another instance: its owner aborts it.
           if (!stored.ended && isSharedStore(store)) await store.signal({ type: 'cancel', streamId })
         }

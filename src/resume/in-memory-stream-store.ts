@@ -3,17 +3,20 @@ import type { StoredFrame, StoredStream, StreamLogOptions, StreamStore } from '.
 interface Log {
   readonly scope: string
   readonly maxFrames: number
-  // A ring: `frames[(start + i) % maxFrames]` is the i-th oldest kept frame.
-  readonly frames: StoredFrame[]
-  start: number
+  readonly maxBytes: number
+  // A queue: frames[head…] are the kept frames, oldest first; the dropped
+  // ones before `head` are cut off now and then, not on every drop.
+  frames: StoredFrame[]
+  head: number
+  bytes: number
   ended: boolean
   expiry: NodeJS.Timeout | undefined
 }
 
 /**
- * The default {@link StreamStore}: each stream's last `maxFrames` frames in
- * a ring in this process's memory. Resume works only on the instance that
- * runs the stream.
+ * The default {@link StreamStore}: each stream's last `maxFrames` frames
+ * (and at most `maxBytes` characters of them) in this process's memory.
+ * Resume works only on the instance that runs the stream.
  * @example
  * new InMemoryStreamStore()
  */
@@ -25,27 +28,39 @@ export class InMemoryStreamStore implements StreamStore {
 
   open (streamId: string, options: StreamLogOptions): void {
     this.delete(streamId)
-    this.#logs.set(streamId, { scope: options.scope, maxFrames: options.maxFrames, frames: [], start: 0, ended: false, expiry: undefined })
+    this.#logs.set(streamId, {
+      scope: options.scope,
+      maxFrames: options.maxFrames,
+      maxBytes: options.maxBytes ?? Infinity,
+      frames: [],
+      head: 0,
+      bytes: 0,
+      ended: false,
+      expiry: undefined,
+    })
   }
 
   append (streamId: string, frame: StoredFrame): void {
     const log = this.#logs.get(streamId)
     if (log === undefined) return
-    if (log.frames.length < log.maxFrames) {
-      log.frames.push(frame)
-    } else {
-      log.frames[log.start] = frame
-      log.start = (log.start + 1) % log.maxFrames
+    log.frames.push(frame)
+    log.bytes += frame.text.length
+    while (log.frames.length - log.head > log.maxFrames || (log.bytes > log.maxBytes && log.frames.length - log.head > 1)) {
+      log.bytes -= log.frames[log.head]!.text.length
+      log.head++
+    }
+    if (log.head >= 64 && log.head * 2 >= log.frames.length) {
+      log.frames = log.frames.slice(log.head)
+      log.head = 0
     }
   }
 
   read (streamId: string, afterSeq: number): StoredStream | undefined {
     const log = this.#logs.get(streamId)
     if (log === undefined) return undefined
-    const { frames, start } = log
     const after: StoredFrame[] = []
-    for (let i = 0; i < frames.length; i++) {
-      const frame = frames[(start + i) % frames.length]!
+    for (let i = log.head; i < log.frames.length; i++) {
+      const frame = log.frames[i]!
       if (frame.seq > afterSeq) after.push(frame)
     }
     return { scope: log.scope, frames: after, ended: log.ended }

@@ -20,6 +20,12 @@ export interface StreamLogOptions {
   readonly scope: string
   /** Keep at most this many frames, dropping the oldest. */
   readonly maxFrames: number
+  /**
+   * Keep at most this many characters of frames, dropping the oldest (the
+   * newest frame is always kept). A store may leave it to `maxFrames`, as
+   * `RedisStreamStore` does: its memory is Redis's, bounded by its MAXLEN.
+   */
+  readonly maxBytes?: number
 }
 
 /**

@@ -31,6 +31,8 @@ export interface RunResume {
   readonly scope: string
   readonly windowMs: number
   readonly maxBufferedFrames: number
+  /** The most characters of frames kept, and sent while the client is away. */
+  readonly maxBufferedBytes: number
 }
 
 export interface StreamRunOptions<T> extends FrameEncoderOptions<T> {
@@ -74,6 +76,7 @@ export class StreamRun<T> implements ConnectionOwner {
   #iterator: AsyncIterator<T> | undefined
   #ended = false
   #framesWhileAway = 0
+  #bytesWhileAway = 0
   #window: NodeJS.Timeout | undefined
 
   constructor (options: StreamRunOptions<T>) {
@@ -104,7 +107,8 @@ export class StreamRun<T> implements ConnectionOwner {
     }
     this.#sink = connection
     if (this.#resume !== undefined) {
-      this.#stored(this.#resume.store.open(this.streamId, { scope: this.#resume.scope, maxFrames: this.#resume.maxBufferedFrames }))
+      const { scope, maxBufferedFrames, maxBufferedBytes } = this.#resume
+      this.#stored(this.#resume.store.open(this.streamId, { scope, maxFrames: maxBufferedFrames, maxBytes: maxBufferedBytes }))
     }
     // Sent with the first frames of the same tick: a short stream is one write.
     this.#emit(this.#encoder.start())
@@ -187,6 +191,7 @@ export class StreamRun<T> implements ConnectionOwner {
     previous?.end()
     clearTimeout(this.#window)
     this.#framesWhileAway = 0
+    this.#bytesWhileAway = 0
   }
 
   /**
@@ -240,7 +245,8 @@ export class StreamRun<T> implements ConnectionOwner {
     const resume = this.#resume
     if (resume !== undefined && this.#storeUsable) {
       this.#stored(resume.store.append(this.streamId, { seq: this.#encoder.nextSeq - 1, text: flatten(frame) }))
-      if (this.#sink === undefined && ++this.#framesWhileAway >= resume.maxBufferedFrames) {
+      if (this.#sink === undefined &&
+        (++this.#framesWhileAway >= resume.maxBufferedFrames || (this.#bytesWhileAway += frame.length) > resume.maxBufferedBytes)) {
         // The client can no longer get every frame it missed.
         this.#end(undefined, new StreamAbortedError())
         return
@@ -272,6 +278,7 @@ export class StreamRun<T> implements ConnectionOwner {
       return
     }
     this.#framesWhileAway = 0
+    this.#bytesWhileAway = 0
     this.#window = setTimeout(() => { this.#end(undefined, new StreamAbortedError()) }, resume.windowMs)
     this.#window.unref()
   }
