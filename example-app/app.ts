@@ -1,5 +1,6 @@
 import { asClass, asValue, createContainer } from 'awilix'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Http2SecureServer } from 'node:http2'
+import Fastify, { type FastifyHttp2SecureOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fastifyCqrsStream, { InMemoryMessageBroker, type MessageBroker, type StreamStore } from '../src/index.js'
 import { OrderAnalyticsHandler, OrderProcessedHandler, ProcessOrdersHandler } from './handlers.js'
 import { OrderAnalyticsEvent, OrderProcessedEvent, ProcessOrdersCommand } from './messages.js'
@@ -22,6 +23,8 @@ export interface BuildAppOptions {
   streamStore?: StreamStore
   /** This instance's name, sent as the `x-instance` header and by GET /health (the cluster demo). @default 'orders-demo' */
   instance?: string
+  /** Serve HTTPS with HTTP/2 (and HTTP/1.1 for clients without it) with this key and certificate. @default plain HTTP/1.1 */
+  tls?: { key: string, cert: string }
 }
 
 /**
@@ -30,7 +33,10 @@ export interface BuildAppOptions {
  * and the client the page imports, at /client/<file>.js.
  */
 export async function buildApp (options: BuildAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger })
+  // Over HTTP/2 a page's streams share one connection: no 6-per-origin limit.
+  const app = options.tls === undefined
+    ? Fastify({ logger: options.logger })
+    : Fastify({ logger: options.logger as FastifyHttp2SecureOptions<Http2SecureServer>['logger'], http2: true, https: { ...options.tls, allowHTTP1: true } }) as unknown as FastifyInstance
 
   const container = createContainer({ strict: true }).register({
     orderDelayMs: asValue(options.orderDelayMs),

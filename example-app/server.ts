@@ -1,10 +1,13 @@
 import { buildApp } from './app.js'
 import { sharedServices } from './shared-services.js'
+import { tlsFromEnv } from './tls.js'
 
 // `npm start`: the orders demo on http://localhost:3000 (PORT, HOST and
 // ORDER_DELAY_MS change the defaults). Everything in memory, unless
 // REDIS_URL (resumable streams shared between instances) or AMQP_URL
 // (notifications to RabbitMQ) are set, as `npm run start:cluster` does.
+// HTTPS=1 serves it over HTTPS and HTTP/2, with TLS_KEY and TLS_CERT (PEM
+// files) or a self-signed certificate made at startup.
 const port = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
 const orderDelayMs = Number(process.env.ORDER_DELAY_MS ?? 300)
@@ -19,7 +22,8 @@ if (!Number.isInteger(orderDelayMs) || orderDelayMs < 0) {
 }
 
 const shared = await sharedServices(process.env)
-const app = await buildApp({ orderDelayMs, logger: true, instance: process.env.INSTANCE, ...shared.options })
+const tls = await tlsFromEnv(process.env)
+const app = await buildApp({ orderDelayMs, logger: true, instance: process.env.INSTANCE, tls, ...shared.options })
 // After the plugin's own close: streams have ended, and their events were sent.
 app.addHook('onClose', shared.close)
 
@@ -40,4 +44,4 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 await app.listen({ port, host })
 const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host
-app.log.info(`orders demo: open http://${shown}:${(app.server.address() as { port: number }).port}/`)
+app.log.info(`orders demo: open ${tls === undefined ? 'http' : 'https'}://${shown}:${(app.server.address() as { port: number }).port}/`)

@@ -1,3 +1,8 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { connect } from 'node:http2'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { tlsFromEnv } from '../example-app/tls.js'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -286,4 +291,33 @@ t.test('app.close() ends an open stream with a shutdown error frame', async (t) 
   t.same(Object.keys(frames[1]!.data.error as object), ['code', 'message'])
   t.match(frames[1]!.data, { type: 'error', error: { code: 'FST_ERR_CQRS_STREAM_SHUTDOWN', message: /^fastify-cqrs-stream: / } })
   t.equal(app.mediator.openStreams, 0)
+})
+
+t.test('HTTPS=1: the example over HTTPS and HTTP/2, with a generated certificate or TLS_KEY and TLS_CERT', async (t) => {
+  t.equal(await tlsFromEnv({}), undefined, 'plain HTTP by default')
+  const made = await tlsFromEnv({ HTTPS: '1' })
+  t.match(made, { key: /BEGIN PRIVATE KEY/, cert: /BEGIN CERTIFICATE/ })
+  const dir = await mkdtemp(join(tmpdir(), 'tls-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(join(dir, 'key.pem'), made!.key)
+  await writeFile(join(dir, 'cert.pem'), made!.cert)
+  const tls = await tlsFromEnv({ HTTPS: 'true', TLS_KEY: join(dir, 'key.pem'), TLS_CERT: join(dir, 'cert.pem') })
+  t.same(tls, made, 'read from the files')
+
+  const app = await buildApp({ orderDelayMs: 1, tls })
+  t.teardown(() => app.close())
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const session = connect(`https://127.0.0.1:${port}`, { ca: tls!.cert })
+  t.teardown(() => { session.destroy() })
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = session.request({ ':path': '/orders/process?orderIds=a', accept: 'text/event-stream' })
+    let text = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => { text += chunk })
+    req.on('end', () => resolve(text))
+    req.on('error', reject)
+    req.end()
+  })
+  t.match(body, /"type":"progress".*"type":"complete"/s, 'a stream over HTTP/2')
 })
