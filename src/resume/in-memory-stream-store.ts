@@ -4,9 +4,10 @@ interface Log {
   readonly scope: string
   readonly maxFrames: number
   readonly maxBytes: number
-  // A queue: frames[head…] are the kept frames, oldest first; the dropped
-  // ones before `head` are cut off now and then, not on every drop.
-  frames: StoredFrame[]
+  // A queue: frames[head…] are the kept frames, oldest first. A dropped
+  // frame's slot is emptied at once (its text is freed); the empty slots
+  // before `head` are cut off now and then, not on every drop.
+  frames: Array<StoredFrame | undefined>
   head: number
   bytes: number
   ended: boolean
@@ -47,6 +48,7 @@ export class InMemoryStreamStore implements StreamStore {
     log.bytes += frame.text.length
     while (log.frames.length - log.head > log.maxFrames || (log.bytes > log.maxBytes && log.frames.length - log.head > 1)) {
       log.bytes -= log.frames[log.head]!.text.length
+      log.frames[log.head] = undefined
       log.head++
     }
     if (log.head >= 64 && log.head * 2 >= log.frames.length) {
