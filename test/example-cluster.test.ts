@@ -134,8 +134,28 @@ function plainEnv (): NodeJS.ProcessEnv {
   return env
 }
 
+/** True when nothing listens on `port` now. */
+function isFree (port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
+}
+
+/**
+ * A port P with P+1 and P+2 free too (the cluster takes all three), below
+ * Linux's ephemeral range (32768 on), where other tests' sockets land.
+ */
+async function threeFreePorts (): Promise<number> {
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000)
+    if (await isFree(port) && await isFree(port + 1) && await isFree(port + 2)) return port
+  }
+}
+
 t.test('npm run start:cluster: two instances behind the proxy, stopped by SIGTERM', async (t) => {
-  const port = 20000 + Math.floor(Math.random() * 20000)
+  const port = await threeFreePorts()
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../example-app/cluster.ts', import.meta.url))], {
     env: { ...plainEnv(), PORT: String(port), AMQP_EXCHANGE: EXCHANGE },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -259,3 +259,48 @@ t.test('Redis down: streams still run, without resume, with one warning per stre
     frames(freshId, [{ type: 'progress', data: { n: 0 } }, { type: 'progress', data: { n: 1 } }, { type: 'complete' }], 1))
   await eventually(() => a.warnings.length === 2, 'one warning for the new stream')
 })
+
+t.test('appends of one turn go as one pipeline, in order, and each learns its own outcome', async (t) => {
+  const prefix = keyPrefix(t)
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.quit())
+  let pipelines = 0
+  const pipeline = redis.pipeline.bind(redis)
+  redis.pipeline = ((...args: Parameters<typeof redis.pipeline>) => {
+    pipelines++
+    return pipeline(...args)
+  }) as typeof redis.pipeline
+  const store = new RedisStreamStore({ redis, keyPrefix: prefix })
+  t.teardown(() => store.close())
+  await store.open('a', { scope: '/a', maxFrames: 1000 })
+  await store.open('b', { scope: '/b', maxFrames: 1000 })
+  const appends: Array<Promise<void>> = []
+  for (let seq = 0; seq < 500; seq++) {
+    appends.push(store.append('a', { seq, text: `a${seq}` }))
+    appends.push(store.append('b', { seq, text: `b${seq}` }))
+  }
+  // Read in the same turn: it sends the batch first, so it sees every frame.
+  const read = await store.read('a', -1)
+  await Promise.all(appends)
+  t.equal(pipelines, 1, '1,000 appends of two streams, one round trip')
+  t.equal(read!.frames.length, 500)
+  t.same(read!.frames.slice(0, 2), [{ seq: 0, text: 'a0' }, { seq: 1, text: 'a1' }])
+  t.same((await store.read('b', 497))!.frames.map((frame) => frame.text), ['b498', 'b499'])
+
+  // One bad append (a seq not above the last) fails alone.
+  const late = store.append('a', { seq: 3, text: 'again' })
+  const fine = store.append('b', { seq: 500, text: 'b500' })
+  await t.rejects(late, /equal or smaller than the target stream top item/)
+  await fine
+  t.equal((await store.read('b', 499))!.frames[0]!.text, 'b500')
+})
+
+t.test('appends whose connection closes before their turn ends are rejected, each', async (t) => {
+  const prefix = keyPrefix(t)
+  const store = new RedisStreamStore({ redis: REDIS_URL, keyPrefix: prefix })
+  t.teardown(() => store.close())
+  await store.open('c', { scope: '/c', maxFrames: 10 })
+  const appends = [store.append('c', { seq: 0, text: 'x' }), store.append('c', { seq: 1, text: 'y' })]
+  store.redis.disconnect()
+  for (const append of appends) await t.rejects(append, /Connection is closed/)
+})
