@@ -304,3 +304,27 @@ t.test('appends whose connection closes before their turn ends are rejected, eac
   store.redis.disconnect()
   for (const append of appends) await t.rejects(append, /Connection is closed/)
 })
+
+t.test('batched frames keep any text: multi-byte UTF-8, colons and line breaks', async (t) => {
+  const prefix = keyPrefix(t)
+  const store = new RedisStreamStore({ redis: REDIS_URL, keyPrefix: prefix })
+  t.teardown(() => store.close())
+  await store.open('u', { scope: '/u', maxFrames: 100 })
+  const texts = ['id: u:0\ndata: {"é":"ü"}\n\n', 'data: 1:2:3\n\n', '😀 🚀 ::::', '', 'ж'.repeat(1000)]
+  await Promise.all(texts.map((text, seq) => store.append('u', { seq, text })))
+  t.same((await store.read('u', -1))!.frames, texts.map((text, seq) => ({ seq, text })))
+})
+
+t.test('200,000 appends in one turn go as one command, not as 400,000 call arguments', async (t) => {
+  // Spreading two arguments per frame into one call overflowed the stack
+  // (RangeError in setImmediate, an uncaught exception) past ~100,000 frames.
+  const prefix = keyPrefix(t)
+  const store = newStore(t, prefix)
+  await store.open('big', { scope: '/big', maxFrames: 200_000 })
+  const appends: Array<Promise<void>> = []
+  for (let seq = 1; seq <= 200_000; seq++) appends.push(store.append('big', frame(seq)))
+  await Promise.all(appends)
+  const { frames } = (await store.read('big', 199_997))!
+  t.same(frames, [frame(199_998), frame(199_999), frame(200_000)])
+  t.equal(await store.redis.xlen(`${prefix}{big}`), 200_000)
+})
