@@ -29,10 +29,14 @@ function startInstance ({ name, port }: { name: string, port: number }): ChildPr
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   child.once('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`${name} exited (${signal ?? code}); stopping the cluster`)
-      stop(1)
+    if (stopping) return
+    // One instance killed (the crash demo): the other goes on, and the proxy sends every GET to it.
+    if (children.some((other) => other !== child && other.exitCode === null && other.signalCode === null)) {
+      console.error(`${name} exited (${signal ?? code}); the other instance goes on`)
+      return
     }
+    console.error(`${name} exited (${signal ?? code}); no instance left, stopping the cluster`)
+    stop(1)
   })
   return child
 }
@@ -74,5 +78,5 @@ await Promise.all(upstreams.map(ready)).catch((error: unknown) => {
   stop(1)
 })
 proxy.listen(port, host, () => {
-  console.log(`cluster: open http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/ (round robin over ${upstreams.map((u) => `${u.name} :${u.port}`).join(', ')})`)
+  console.log(`cluster: open http://${host === '0.0.0.0' ? 'localhost' : host}:${port}/ (round robin over ${upstreams.map((u, i) => `${u.name} :${u.port} pid ${children[i]!.pid}`).join(', ')})`)
 })

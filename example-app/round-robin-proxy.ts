@@ -24,24 +24,33 @@ export function roundRobinProxy (upstreams: readonly Upstream[]): Server {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ cut }))
       return
     }
-    const target = upstreams[next]!
-    next = (next + 1) % upstreams.length
-    const forward = request({ host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode!, answer.headers)
-      answer.pipe(res)
-      // An instance that drops the stream: the client must see a cut, not an end, to reconnect.
-      answer.on('close', () => { if (!answer.complete) res.destroy() })
-    })
-    // Only before a response: once it has begun, Node reports a failure on
-    // the response, whose 'close' cuts the client (tested for GET and POST).
-    forward.on('error', () => {
-      res.writeHead(502, { 'content-type': 'text/plain' }).end(`upstream ${target.host}:${target.port} is unreachable\n`)
-    })
+    const bodyless = req.method === 'GET' || req.method === 'HEAD'
+    const forwardTo = (tries: number): void => {
+      const target = upstreams[next]!
+      next = (next + 1) % upstreams.length
+      const forward = request({ host: target.host, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers)
+        answer.pipe(res)
+        // An instance that drops the stream: the client must see a cut, not an end, to reconnect.
+        answer.on('close', () => { if (!answer.complete) res.destroy() })
+      })
+      // Only before a response: once it has begun, Node reports a failure on
+      // the response, whose 'close' cuts the client (tested for GET and POST).
+      // A GET (an EventSource reconnect) tries the next instance, as nginx's
+      // proxy_next_upstream does: one that was killed does not answer it.
+      forward.on('error', () => {
+        if (bodyless && tries < upstreams.length) {
+          forwardTo(tries + 1)
+          return
+        }
+        res.writeHead(502, { 'content-type': 'text/plain' }).end(`upstream ${target.host}:${target.port} is unreachable\n`)
+      })
+      res.once('close', () => { forward.destroy() })
+      if (bodyless) forward.end()
+      else req.pipe(forward)
+    }
     inFlight.add(res)
-    res.on('close', () => {
-      inFlight.delete(res)
-      forward.destroy()
-    })
-    req.pipe(forward)
+    res.on('close', () => { inFlight.delete(res) })
+    forwardTo(1)
   })
 }

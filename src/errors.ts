@@ -97,6 +97,19 @@ export const StreamCancelledError = createError(
   499
 )
 
+/**
+ * The instance that ran a stream stopped (killed, or cut off from Redis
+ * longer than `ownerTimeoutMs`) while a client followed it from another
+ * instance: the `error` frame that ends the stream there. No HTTP status:
+ * it is only ever a frame. The command is not run again.
+ */
+export const OwnerLostError = createError(
+  'FST_ERR_CQRS_STREAM_OWNER_LOST',
+  'fastify-cqrs-stream: the server that ran this stream stopped before it finished. It was not run again: check its outcome, then send the command again if needed.',
+  // 0: @fastify/error then sets no statusCode.
+  0
+)
+
 /** A two-step or resumable stream id that is unknown here: never created, never claimed in time, or expired. */
 export const StreamNotFoundError = createError<[string]>(
   'FST_ERR_CQRS_STREAM_NOT_FOUND',

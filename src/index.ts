@@ -50,7 +50,7 @@ export { InMemoryMessageBroker } from './brokers/in-memory-message-broker.js'
 
 export type { EventStreamSource, SourceContext } from './sse/stream-run.js'
 export type { ResumeSettings } from './resume/resume-settings.js'
-export type { SharedStreamStore, StreamSignal, StreamStore, StoredFrame, StoredStream, StreamLogOptions } from './resume/stream-store.js'
+export type { FollowOptions, SharedStreamStore, StoredCommand, StreamSignal, StreamStore, StoredFrame, StoredStream, StreamLogOptions, TakenCommand } from './resume/stream-store.js'
 export { isSharedStore } from './resume/stream-store.js'
 export { InMemoryStreamStore } from './resume/in-memory-stream-store.js'
 export type { Serializer } from './sse/frame-encoder.js'

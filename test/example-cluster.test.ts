@@ -14,6 +14,8 @@ import { sharedServices } from '../example-app/shared-services.js'
 import { RedisStreamStore } from '../src/redis/index.js'
 import { keyPrefix, REDIS_URL } from './fixtures/redis-apps.js'
 import { listen, openSse, startStreamId } from './fixtures/sse-client.js'
+import { plainEnv } from './fixtures/child-instance.js'
+import { streamCommand, type StreamCommandError } from '../src/client/index.js'
 
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
 const EXCHANGE = `test.cluster.${randomUUID()}`
@@ -76,6 +78,23 @@ t.test('the proxy answers 502 when an instance is unreachable', async (t) => {
   t.match(await res.text(), /upstream 127\.0\.0\.1:1 is unreachable/)
 })
 
+t.test('the proxy tries the next instance for a GET that an instance refuses (one was killed), not for a POST', async (t) => {
+  const app = await buildApp({ orderDelayMs: 0, instance: 'alive' })
+  t.teardown(() => app.close())
+  const alive = { host: '127.0.0.1', port: await listen(app) }
+  const proxy = roundRobinProxy([{ host: '127.0.0.1', port: 1 }, alive])
+  t.teardown(() => new Promise((resolve) => { proxy.closeAllConnections(); proxy.close(resolve) }))
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  const base = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(`${base}/health`)
+    t.equal(res.status, 200, `GET ${i + 1}: answered by the live instance`)
+    t.equal(res.headers.get('x-instance'), 'alive')
+  }
+  const posted = await fetch(`${base}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"orderIds":["a"]}' })
+  t.equal(posted.status, 502, 'a POST reaching the dead one is not sent twice')
+})
+
 t.test('the proxy cuts the client when an instance cuts a response it began', async (t) => {
   // An instance that sends its headers and a frame, then loses its socket.
   const upstream = createServer((_req, res) => {
@@ -118,22 +137,6 @@ t.test('sharedServices: in memory without REDIS_URL and AMQP_URL; Redis and Rabb
   await t.rejects(sharedServices({ REDIS_URL, AMQP_URL: 'amqp://guest:guest@127.0.0.1:1' }), { code: 'FST_ERR_CQRS_STREAM_BROKER_UNAVAILABLE' })
 })
 
-/**
- * The environment without tap's loader: the cluster's processes run as
- * `npm run start:cluster` does. tap's process tracking still wraps spawn();
- * its coverage is turned off, as those processes load src/ through tsx,
- * whose line maps differ from the test loader's.
- */
-function plainEnv (): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (key === 'NODE_OPTIONS' || key === 'NODE_V8_COVERAGE' || key.startsWith('TAP') || key.startsWith('_TAPJS')) continue
-    env[key] = value
-  }
-  env._TAPJS_PROCESSINFO_COVERAGE_ = '0'
-  return env
-}
-
 /** True when nothing listens on `port` now. */
 function isFree (port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -170,6 +173,44 @@ t.test('npm run start:cluster: two instances behind the proxy, stopped by SIGTER
   const served = []
   for (let i = 0; i < 2; i++) served.push((await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { instance: string }).instance)
   t.same(served.sort(), ['instance-1', 'instance-2'], 'round robin over both instances')
+  // Two-step through the round robin: the POST reaches one instance, its GET the other.
+  const posted = await fetch(`http://127.0.0.1:${port}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ orderIds: ['x', 'y'] }) })
+  t.equal(posted.status, 202)
+  const postedOn = posted.headers.get('x-instance')
+  const { url } = await posted.json() as { url: string }
+  const streamed = await openSse(port, url)
+  t.equal(streamed.status, 200)
+  t.not(streamed.headers['x-instance'], postedOn, `posted on ${postedOn}, streamed on ${String(streamed.headers['x-instance'])}`)
+  await streamed.ended
+  const datas = streamed.parser.frames.map((frame) => JSON.parse(frame.data) as { type: string, data?: { orderId: string } })
+  t.same(datas.map((data) => data.type), ['start', 'progress', 'progress', 'complete'])
+  t.same(datas.slice(1, 3).map((data) => data.data!.orderId), ['x', 'y'])
+
+  // The crash demo: SIGKILL the instance that runs a stream. The client reconnects through the proxy to
+  // the other one, which follows the stream from Redis until it sees the owner gone: the coded error.
+  const pids = Object.fromEntries([...output.matchAll(/(instance-\d) :\d+ pid (\d+)/g)].map((found) => [found[1], Number(found[2])]))
+  t.same(Object.keys(pids).sort(), ['instance-1', 'instance-2'], 'the cluster prints its instances\' pids')
+  const longRun = Array.from({ length: 100 }, (_, i) => `orderIds=o${i}`).join('&')
+  const seen: Array<{ type: string }> = []
+  let runsOn: string | undefined
+  const ended = (async () => {
+    for await (const frame of streamCommand(`http://127.0.0.1:${port}/orders/process?${longRun}`, {
+      fetch: async (input, init) => {
+        const answer = await fetch(input, init)
+        runsOn ??= answer.headers.get('x-instance') ?? undefined
+        return answer
+      },
+    })) seen.push(frame)
+  })().then(() => undefined, (error: unknown) => error)
+  for (let tries = 0; seen.length < 3 && tries < 200; tries++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.ok(runsOn !== undefined && seen.length >= 3, `streaming from ${String(runsOn)}`)
+  process.kill(pids[runsOn!]!, 'SIGKILL')
+  const error = await ended
+  t.equal((error as StreamCommandError).code, 'FST_ERR_CQRS_STREAM_OWNER_LOST', 'the page would show FST_ERR_CQRS_STREAM_OWNER_LOST')
+  for (let tries = 0; !output.includes('the other instance goes on') && tries < 100; tries++) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.match(output, `${runsOn!} exited (SIGKILL); the other instance goes on`)
+  const health = await (await fetch(`http://127.0.0.1:${port}/health`)).json() as { instance: string }
+  t.not(health.instance, runsOn, 'the survivor answers')
   child.kill('SIGTERM')
   const [code] = await exited
   t.equal(code, 0, 'exits cleanly')

@@ -224,6 +224,7 @@ t.test('options: a client of the app\'s own is used and left open; bad options a
   for (const [options, name] of [
     [null, 'RedisStreamStore options'], [{}, 'redis'], [{ redis: 5 }, 'redis'], [{ redis: REDIS_URL, keyPrefix: 1 }, 'keyPrefix'],
     [{ redis: REDIS_URL, idleTtlMs: 0 }, 'idleTtlMs'], [{ redis: REDIS_URL, blockMs: 1.5 }, 'blockMs'], [{ redis: REDIS_URL, logger: {} }, 'logger'],
+    [{ redis: REDIS_URL, ownerTimeoutMs: 0 }, 'ownerTimeoutMs'], [{ redis: REDIS_URL, blockMs: 3000, ownerTimeoutMs: 3000 }, 'ownerTimeoutMs'],
   ] as const) {
     t.throws(() => new RedisStreamStore(options as never), { code: 'FST_ERR_CQRS_STREAM_INVALID_OPTION', message: new RegExp(`"${name}"`) })
   }

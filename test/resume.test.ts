@@ -292,6 +292,10 @@ t.test('resume, twoStep and streamStore options are checked', async (t) => {
   }
   t.throws(() => app.streamRoute({ method: 'GET', url: '/x', request: TicksCommand, twoStep: true }), { code: 'FST_ERR_CQRS_STREAM_INVALID_ROUTE' })
   await t.rejects(ticksApp(t, { streamStore: { open () {} } as never }), { code: 'FST_ERR_CQRS_STREAM_INVALID_OPTION', message: /streamStore/ })
+  // A shared store written for 0.1 (no putCommand/takeCommand) is refused, not taken silently as an unshared one.
+  const old = new InMemoryStreamStore() as unknown as Record<string, unknown>
+  Object.assign(old, { follow () {}, signal () {}, onSignal () {} })
+  await t.rejects(ticksApp(t, { streamStore: old as never }), { code: 'FST_ERR_CQRS_STREAM_INVALID_OPTION', message: /putCommand and takeCommand/ })
 })
 
 // A stream belongs to its url, not to the method that started it: a page

@@ -7,6 +7,9 @@ import { eventually, listen, openSse } from './fixtures/sse-client.js'
 import { TicksCommand, ticksApp } from './fixtures/ticks-app.js'
 import { PendingStreams } from '../src/plugin/pending-streams.js'
 import { RequestScope } from '../src/plugin/stream-owner.js'
+import Fastify from 'fastify'
+import { Type } from '@sinclair/typebox'
+import cqrsStream, { InMemoryStreamStore, Request, Response, StreamingRequestHandler, type StoredCommand } from '../src/index.js'
 
 const tick = (n: number): unknown => ({ type: 'progress', data: { n } })
 
@@ -143,22 +146,63 @@ t.test('app.close() drops commands that were never claimed', async (t) => {
 
 t.test('pending commands: claimed once, under their own scope, all dropped by clear()', async (t) => {
   const released: string[] = []
-  const pending = new PendingStreams((owner) => { released.push(owner) })
-  const source = (): AsyncIterable<number> => (async function * () { yield 1 })()
+  const pending = new PendingStreams(new InMemoryStreamStore(), (owner) => { released.push(owner) })
   const request = { log: { warn () {} } } as unknown as FastifyRequest
   const x = new RequestScope(request, '/x', undefined)
-  pending.add('a', '/x', source, 60_000, undefined)
-  pending.add('b', '/x', source, 60_000, undefined)
-  pending.add('c', new RequestScope(request, '/x', 'alice').key, source, 60_000, new RequestScope(request, '/x', 'alice').ownerDigest)
+  const alice = new RequestScope(request, '/x', 'alice')
+  const command = (scope: string): StoredCommand => ({ scope, data: '{"command":{"count":1}}' })
+  await pending.add('a', command('/x'), 60_000, undefined)
+  await pending.add('b', command('/x'), 60_000, undefined)
+  await pending.add('c', command(alice.key), 60_000, alice.ownerDigest)
   t.equal(pending.size, 3)
-  t.equal(pending.claim('a', new RequestScope(request, '/other', undefined)), undefined, 'another route cannot claim it')
-  t.same(pending.claim('a', x), { source, ownerDigest: undefined })
-  t.equal(pending.claim('a', x), undefined, 'claimed once')
-  t.equal(pending.claim('c', new RequestScope(request, '/x', 'bob')), undefined, 'another owner cannot claim it')
-  t.equal(pending.drop('c', x), false, 'nor can a request with no owner drop it')
+  t.ok(pending.has('a'))
+  t.equal(await pending.take('a', new RequestScope(request, '/other', undefined), request.log), undefined, 'another route cannot claim it')
+  t.same(await pending.take('a', x, request.log), command('/x'))
+  t.equal(await pending.take('a', x, request.log), undefined, 'claimed once')
+  t.notOk(pending.has('a'))
+  t.equal(await pending.take('c', new RequestScope(request, '/x', 'bob'), request.log), undefined, 'another owner cannot claim it')
+  t.equal(await pending.take('c', x, request.log), undefined, 'nor can a request with no owner')
   pending.clear()
   t.equal(pending.size, 0)
-  t.equal(pending.claim('b', x), undefined, 'cleared')
-  t.equal(pending.drop('b', x), false)
-  t.same(released, [new RequestScope(request, '/x', 'alice').ownerDigest], 'the owner count of c, given back when cleared')
+  t.equal(await pending.take('b', x, request.log), undefined, 'cleared')
+  t.same(released, [alice.ownerDigest], 'the owner count of c, given back when cleared')
+})
+
+class Who extends Request(Type.Object({ label: Type.String() }), {
+  result: Response(Type.Object({ caller: Type.Optional(Type.Unknown()), dated: Type.Boolean(), method: Type.String() })),
+}) {}
+
+class WhoHandler extends StreamingRequestHandler<Who> {
+  readonly #caller: unknown
+  readonly #request: FastifyRequest
+  constructor ({ caller, fastifyRequest }: { caller: unknown, fastifyRequest: FastifyRequest }) {
+    super()
+    this.#caller = caller
+    this.#request = fastifyRequest
+  }
+
+  async * handle (): AsyncGenerator<InstanceType<NonNullable<typeof Who.result>>> {
+    const caller = this.#caller as { at?: unknown } | undefined
+    yield new Who.result!({ caller, dated: caller?.at instanceof Date, method: this.#request.method })
+  }
+}
+
+t.test('caller: taken from the request that starts the stream (the POST of a two-step one), as JSON; fastifyRequest is the stream\'s own request', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(cqrsStream, { requests: (map) => map.bind(Who, WhoHandler), heartbeatMs: 0 })
+  const caller = async (request: FastifyRequest): Promise<unknown> => ({ user: request.headers['x-user'], at: new Date(0) })
+  app.streamRoute({ method: 'POST', url: '/who', request: Who, twoStep: true, caller })
+  app.streamRoute({ method: 'GET', url: '/who-now', request: Who, caller })
+  app.streamRoute({ method: 'GET', url: '/nobody', request: Who })
+  const progress = (body: string): unknown => JSON.parse(/data: (\{"type":"progress".*)\n/.exec(body)![1]!).data
+
+  const { url } = (await app.inject({ method: 'POST', url: '/who', headers: { 'x-user': 'alice' }, payload: { label: 'x' } })).json<{ url: string }>()
+  const streamed = await app.inject({ url, headers: { 'x-user': 'mallory' } })
+  t.same(progress(streamed.body), { caller: { user: 'alice', at: '1970-01-01T00:00:00.000Z' }, dated: false, method: 'GET' },
+    'the POST\'s caller, through JSON as a shared store keeps it (a Date becomes its string); the GET\'s request')
+  t.same(progress((await app.inject({ url: '/who-now?label=x', headers: { 'x-user': 'bob' } })).body),
+    { caller: { user: 'bob', at: '1970-01-01T00:00:00.000Z' }, dated: true, method: 'GET' }, 'a one-step route: the value itself')
+  t.same(progress((await app.inject({ url: '/nobody?label=x' })).body), { dated: false, method: 'GET' }, 'without the option: undefined')
+  t.throws(() => app.streamRoute({ method: 'GET', url: '/bad', request: Who, caller: 'alice' as never }), { code: 'FST_ERR_CQRS_STREAM_INVALID_ROUTE', message: /"caller"/ })
 })

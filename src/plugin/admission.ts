@@ -33,6 +33,14 @@ export class Admission {
     this.#open.acquireOwner(ownerDigest)
   }
 
+  /**
+   * Throws 503 unless a two-step command posted to another instance may
+   * run here (one posted here is counted already).
+   */
+  admitClaim (reply: FastifyReply): void {
+    if (this.#open.size + this.#pending.size >= this.#limits.maxOpenStreams) this.#refuse(reply, new OverloadedError('streams'))
+  }
+
   #refuse (reply: FastifyReply, error: Error): never {
     reply.header('retry-after', String(this.#limits.retryAfterSeconds))
     throw error

@@ -46,11 +46,15 @@ export class OpenStreams {
    * without it (the store subscribes when it is back). A store whose
    * subscription fails makes the boot fail.
    */
-  async listen (timeoutMs: number, logger: { warn (object: object, message: string): void }): Promise<void> {
+  async listen (timeoutMs: number, logger: { warn (object: object, message: string): void }, onTaken: (streamId: string) => void): Promise<void> {
     const store = this.store
     if (!isSharedStore(store)) return
     let timer: NodeJS.Timeout | undefined
-    const listening = store.onSignal(this.#onSignal).then((stop) => { this.#stopListening = stop })
+    const listener = (message: StreamSignal): void => {
+      if (message.type === 'taken') onTaken(message.streamId)
+      else this.#onSignal(message)
+    }
+    const listening = store.onSignal(listener).then((stop) => { this.#stopListening = stop })
     const late = new Promise<'late'>((resolve) => { timer = setTimeout(resolve, timeoutMs, 'late') })
     const outcome = await Promise.race([listening, late])
     clearTimeout(timer)
@@ -59,7 +63,7 @@ export class OpenStreams {
     }
   }
 
-  readonly #onSignal = (message: StreamSignal): void => {
+  #onSignal (message: Exclude<StreamSignal, { type: 'taken' }>): void {
     const run = this.#resumable.get(message.streamId)
     if (run === undefined) return
     if (message.type === 'follow') run.remoteFollow(message.follower, message.seq)

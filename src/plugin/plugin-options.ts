@@ -1,6 +1,6 @@
 import { InvalidOptionError } from '../errors.js'
 import { validateMediatorOptions, type StreamingMediatorOptions } from '../mediator/mediator-options.js'
-import type { StreamStore } from '../resume/stream-store.js'
+import { isSharedStore, type SharedStreamStore, type StreamStore } from '../resume/stream-store.js'
 import { resolveLimits, type StreamLimits } from './stream-limits.js'
 import { validateStreamOwner, type StreamOwner } from './stream-owner.js'
 
@@ -122,5 +122,10 @@ export function validatePluginOptions (options: FastifyCqrsStreamOptions): void 
   const store = options.streamStore
   if (store !== undefined && !(['open', 'append', 'read', 'end', 'delete'] as const).every((name) => typeof store?.[name] === 'function')) {
     throw new InvalidOptionError('streamStore', 'must implement StreamStore: open, append, read, end and delete')
+  }
+  // A store written for 0.1's SharedStreamStore would silently become an unshared one.
+  const shared = store as Partial<SharedStreamStore> | undefined
+  if (typeof shared?.follow === 'function' && !isSharedStore(store!)) {
+    throw new InvalidOptionError('streamStore', 'shares streams (it has follow) but lacks putCommand and takeCommand, which two-step commands across instances need: implement them (see docs/resume.md)')
   }
 }

@@ -31,11 +31,11 @@ async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptio
     retryMs: options.retryMs,
   }
   const open = new OpenStreams(options.streamStore ?? new InMemoryStreamStore())
-  const pending = new PendingStreams(open.releaseOwner)
+  const pending = new PendingStreams(open.store, open.releaseOwner)
   const admission = new Admission(resolveLimits(options.limits), open, pending)
   const closeTimeoutMs = options.closeTimeoutMs ?? 10_000
   // Signals of a shared store (a client resuming elsewhere, a cancel) from the first request on.
-  await open.listen(closeTimeoutMs, app.log)
+  await open.listen(closeTimeoutMs, app.log, pending.forget)
 
   app.decorate('mediator', mediator)
   app.decorate('streamRoute', streamRouteDecorator({
@@ -47,7 +47,7 @@ async function cqrsStream (app: FastifyInstance, options: FastifyCqrsStreamOptio
   })
 
   // onReady: after every plugin registered its dependencies.
-  if (options.verifyHandlers !== false) app.addHook('onReady', () => mediator.verifyHandlers({ fastifyRequest: undefined }))
+  if (options.verifyHandlers !== false) app.addHook('onReady', () => mediator.verifyHandlers({ fastifyRequest: undefined, caller: undefined }))
 
   // preClose runs before the server stops accepting and waiting for
   // connections; open SSE responses would otherwise hold close() forever.

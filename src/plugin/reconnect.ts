@@ -22,6 +22,8 @@ export interface ResumeTarget {
   readonly open: OpenStreams
   readonly heartbeatMs: number
   readonly settings: Required<ResumeSettings>
+  /** The route's `namedEvents`, for frames a follower writes itself. */
+  readonly namedEvents: boolean
 }
 
 /**
@@ -37,7 +39,9 @@ async function resumeFromStore (reply: FastifyReply, streamId: string, afterSeq:
   const first = stored.frames[0]
   if (!stored.ended) {
     if (!isSharedStore(store) || (first !== undefined && first.seq !== afterSeq + 1)) return 'unavailable'
-    const follower = new RemoteFollower({ store, streamId, settings: target.settings, logger: reply.log, onEnd: open.removeFollower })
+    const follower = new RemoteFollower({
+      store, streamId, settings: target.settings, namedEvents: target.namedEvents, logger: reply.log, onEnd: open.removeFollower,
+    })
     open.addFollower(follower)
     follower.start(new SseConnection(reply.raw, {
       heartbeatMs: target.heartbeatMs,

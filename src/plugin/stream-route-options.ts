@@ -1,4 +1,4 @@
-import type { FastifySchema, RouteShorthandOptions } from 'fastify'
+import type { FastifyRequest, FastifySchema, RouteShorthandOptions } from 'fastify'
 import type { TObject } from '@sinclair/typebox'
 import type { MessageClass } from '../messages/message.js'
 import type { RequestMessage } from '../messages/request.js'
@@ -85,6 +85,20 @@ export interface StreamRouteOptions<TRequest extends StreamRequestClass = Stream
    * route of one url share uses the first one's.
    */
   streamOwner?: StreamOwner | undefined
+  /**
+   * What the handler may know of the request that sent the command (a user
+   * id, roles), registered in the stream's scope as `caller`. Taken from
+   * the request that starts the stream: for `twoStep`, the POST, and kept
+   * with the command as JSON (so it must be a JSON value), because the
+   * handler runs for the GET, on whichever instance it reaches, with the
+   * GET's request as `fastifyRequest`. Without it, `caller` is undefined.
+   * @example
+   * // An auth hook decorated request.user on the POST:
+   * caller: (request) => ({ userId: request.user.id })
+   * // and the handler reads it from its scope:
+   * constructor ({ caller }: { caller: { userId: string } }) { … }
+   */
+  caller?: ((request: FastifyRequest) => unknown) | undefined
 }
 
 export const TWO_STEP_DEFAULTS: Required<TwoStepSettings> = { claimTimeoutMs: 30_000 }

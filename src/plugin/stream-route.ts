@@ -8,7 +8,8 @@ import type { StreamingRequestMediator } from '../mediator/streaming-request-med
 import { isRequestClass, resultSchemaOf, type ResultSpec } from '../messages/request.js'
 import { isResponseClass } from '../messages/response.js'
 import { RESUME_DEFAULTS } from '../resume/resume-settings.js'
-import { isSharedStore } from '../resume/stream-store.js'
+import type { RequestMessage } from '../messages/request.js'
+import { isSharedStore, type StoredCommand } from '../resume/stream-store.js'
 import type { EventStreamSource } from '../sse/stream-run.js'
 import { startRun, type EventStreamOptions, type RouteResume, type StreamDefaults } from './event-stream-reply.js'
 import { lastEventIdOf, parseEventId, takeLastEventIdParameter } from './last-event-id.js'
@@ -93,7 +94,7 @@ export function streamRouteDecorator (services: StreamServices) {
     if (typeof options !== 'object' || options === null) throw new InvalidRouteError('needs an options object')
     const {
       method, url, request: RequestType, response, schema, eventStream, resume: resumeOption, twoStep: twoStepOption,
-      streamOwner: routeOwner, ...routeOptions
+      streamOwner: routeOwner, caller, ...routeOptions
     } = options
     if (method !== 'GET' && method !== 'POST') throw new InvalidRouteError(`method must be 'GET' or 'POST', got ${String(method)}`)
     if (typeof url !== 'string') throw new InvalidRouteError('needs a url')
@@ -102,6 +103,7 @@ export function streamRouteDecorator (services: StreamServices) {
     if (twoStepOption !== undefined && method !== 'POST') throw new InvalidRouteError('twoStep needs method \'POST\'')
     validateStreamSettings(eventStream ?? {})
     const streamOwner = validateStreamOwner(routeOwner, 'streamRoute streamOwner') ?? services.streamOwner
+    if (caller !== undefined && typeof caller !== 'function') throw new InvalidRouteError('option "caller" must be a function (request) => JSON value')
     const twoStep = twoStepOption === undefined ? undefined : resolvePositiveSettings('twoStep', twoStepOption, TWO_STEP_DEFAULTS)
     const resume = resumeOption === undefined && twoStep === undefined
       ? undefined
@@ -117,6 +119,7 @@ export function streamRouteDecorator (services: StreamServices) {
       : resultSerializer(resultSchema, `${method} ${this.prefix}${url}`, resultName(result as ResultSpec, RequestType.name))
     const streamOptions: EventStreamOptions = { ...eventStream, serialize }
     const heartbeatMs = eventStream?.heartbeatMs ?? defaults.heartbeatMs
+    const namedEvents = eventStream?.namedEvents ?? defaults.namedEvents
     const scope = `${this.prefix}${url}`
     const responses = { ...streamResponses(resultSchema as JsonSchema | undefined), ...schema?.response as JsonSchema | undefined }
     const route = `${method} ${scope}`
@@ -127,11 +130,23 @@ export function streamRouteDecorator (services: StreamServices) {
     })
     const scopeOf = (request: FastifyRequest): Promise<RequestScope> => requestScope(request, scope, streamOwner)
 
-    const sourceOf = (request: FastifyRequest): EventStreamSource<unknown> => {
-      const command = new RequestType(method === 'GET' ? request.query as never : request.body as never)
-      // No signal: the run stops a mediator stream directly (terminate), so
-      // one AbortController per stream is enough.
-      return ({ streamId }) => mediator.stream(command, { streamId, values: { fastifyRequest: request } })
+    // No signal: the run stops a mediator stream directly (terminate), so
+    // one AbortController per stream is enough.
+    const sourceFrom = (command: RequestMessage, request: FastifyRequest, callerValue: unknown): EventStreamSource<unknown> =>
+      ({ streamId }) => mediator.stream(command, { streamId, values: { fastifyRequest: request, caller: callerValue } })
+    const sourceOf = async (request: FastifyRequest): Promise<EventStreamSource<unknown>> =>
+      sourceFrom(new RequestType(method === 'GET' ? request.query as never : request.body as never), request, await caller?.(request))
+    /**
+     * A posted two-step command as it waits for its GET, on any instance:
+     * its validated data and its caller, as JSON (so it is the same
+     * whether the GET comes here or elsewhere).
+     */
+    const posted = async (request: FastifyRequest, key: string): Promise<StoredCommand> =>
+      ({ scope: key, data: JSON.stringify({ command: request.body, caller: await caller?.(request) }) })
+    /** The stream of a taken two-step command, run for the GET `request`; validated again, as it may come from another instance. */
+    const claimedSource = (command: StoredCommand, request: FastifyRequest): EventStreamSource<unknown> => {
+      const data = JSON.parse(command.data) as { command: unknown, caller?: unknown }
+      return sourceFrom(RequestType.parse(data.command), request, data.caller)
     }
 
     /**
@@ -146,7 +161,7 @@ export function streamRouteDecorator (services: StreamServices) {
     }
     /** `notFound`: a two-step url, which answers 404 for a stream it does not know. */
     const resumeFrom = async (reply: FastifyReply, streamId: string, afterSeq: number, requestScope: RequestScope, notFound: boolean): Promise<FastifyReply> => {
-      const result = await resumeStream(reply, streamId, afterSeq, { scope: requestScope, open, heartbeatMs, settings: resume! })
+      const result = await resumeStream(reply, streamId, afterSeq, { scope: requestScope, open, heartbeatMs, settings: resume!, namedEvents })
       if (result === 'unknown' && notFound) throw new StreamNotFoundError(streamId)
       return result === 'attached' ? reply : noContent(reply)
     }
@@ -180,12 +195,12 @@ export function streamRouteDecorator (services: StreamServices) {
         admission.admit(reply, requestScope.ownerDigest, twoStep !== undefined)
         const streamId = randomUUID()
         if (twoStep !== undefined) {
-          pending.add(streamId, requestScope.key, sourceOf(request), twoStep.claimTimeoutMs, requestScope.ownerDigest)
+          await pending.add(streamId, await posted(request, requestScope.key), twoStep.claimTimeoutMs, requestScope.ownerDigest)
           return reply.code(202).send({ streamId, url: `${pathOf(request)}/${streamId}` })
         }
         // The stream url is worked out only for a resumable route, which sends it as cancelUrl.
         const resumeOf = resume === undefined ? undefined : routeResume(`${pathOf(request)}/<id>`, requestScope.key)
-        return startRun(reply, sourceOf(request), streamOptions, defaults, open, true, resumeOf, streamId, requestScope.ownerDigest)
+        return startRun(reply, await sourceOf(request), streamOptions, defaults, open, true, resumeOf, streamId, requestScope.ownerDigest)
       },
     })
     if (resume === undefined) return this
@@ -220,11 +235,23 @@ export function streamRouteDecorator (services: StreamServices) {
           const lastEventId = lastEventIdOf(request)
           const requestScope = await scopeOf(request)
           if (lastEventId !== undefined) return reconnect(reply, lastEventId, requestScope, streamId)
-          const claimed = pending.claim(streamId, requestScope)
+          // Refused (503) before it is taken: it stays for a claim elsewhere.
+          if (!pending.has(streamId)) admission.admitClaim(reply)
+          const claimed = await pending.take(streamId, requestScope, request.log, twoStep!.claimTimeoutMs)
           if (claimed !== undefined) {
-            // Kept under the POST's scope (its owner), which this request shares.
-            const key = claimed.ownerDigest === undefined ? scope : requestScope.key
-            return startRun(reply, claimed.source, streamOptions, defaults, open, true, routeResume(pathOf(request), key), streamId, claimed.ownerDigest)
+            // Kept under the POST's scope: its owner's, which this request shares, or none.
+            const ownerDigest = claimed.scope === scope ? undefined : requestScope.ownerDigest
+            // The count moves from the POST (released when it was taken) to this run.
+            if (ownerDigest !== undefined) open.acquireOwner(ownerDigest)
+            let source: EventStreamSource<unknown>
+            try {
+              source = claimedSource(claimed, request)
+            } catch (error) {
+              // Its stream read as running since the take: now it is not.
+              await Promise.resolve(open.store.delete(streamId)).catch(() => {})
+              throw error
+            }
+            return startRun(reply, source, streamOptions, defaults, open, true, routeResume(pathOf(request), claimed.scope), streamId, ownerDigest)
           }
           // A second reader of a claimed stream starts from its first frame.
           return resumeFrom(reply, streamId, -1, requestScope, true)
@@ -251,7 +278,7 @@ export function streamRouteDecorator (services: StreamServices) {
         const requestScope = await scopeOf(request)
         const running = open.resumable(streamId, requestScope)
         if (running !== undefined) running.terminate(new StreamCancelledError())
-        else if (!pending.drop(streamId, requestScope)) {
+        else if (await pending.take(streamId, requestScope, request.log) === undefined) {
           const { store } = open
           const stored = await store.read(streamId, Number.MAX_SAFE_INTEGER)
           if (stored === undefined || !requestScope.admits(stored.scope, streamId)) throw new StreamNotFoundError(streamId)

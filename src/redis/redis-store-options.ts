@@ -36,6 +36,17 @@ export interface RedisStreamStoreOptions {
    * @default 2000
    */
   blockMs?: number
+  /**
+   * How long after its instance stopped (killed, or cut off from Redis) a
+   * stream that clients follow on other instances ends there, with an
+   * `FST_ERR_CQRS_STREAM_OWNER_LOST` error frame. Each instance keeps a
+   * heartbeat key that lives `ownerTimeoutMs - blockMs`, renewed three
+   * times as often; a follower checks it after each empty `XREAD BLOCK`.
+   * An instance whose event loop stalls longer than that is taken for
+   * lost too. Must be more than `blockMs`.
+   * @default 5000, or twice `blockMs` when that is more
+   */
+  ownerTimeoutMs?: number
   /** Told of failures no caller sees: the signal subscription, a lost connection. */
   logger?: RedisStoreLogger
 }
@@ -44,6 +55,7 @@ export interface ResolvedRedisStoreOptions {
   readonly keyPrefix: string
   readonly idleTtlMs: number
   readonly blockMs: number
+  readonly ownerTimeoutMs: number
   readonly logger: RedisStoreLogger | undefined
 }
 
@@ -64,10 +76,14 @@ export function resolveRedisStoreOptions (options: RedisStreamStoreOptions): Res
   }
   if (typeof keyPrefix !== 'string') throw new InvalidOptionError('keyPrefix', 'must be a string')
   if (logger !== undefined && typeof logger?.warn !== 'function') throw new InvalidOptionError('logger', 'must have a warn(object, message) method')
+  const blockMs = positiveInteger('blockMs', options.blockMs, 2000)
+  const ownerTimeoutMs = positiveInteger('ownerTimeoutMs', options.ownerTimeoutMs, Math.max(5000, 2 * blockMs))
+  if (ownerTimeoutMs <= blockMs) throw new InvalidOptionError('ownerTimeoutMs', `must be more than blockMs (${blockMs}), got ${ownerTimeoutMs}`)
   return {
     keyPrefix,
     idleTtlMs: positiveInteger('idleTtlMs', options.idleTtlMs, 600_000),
-    blockMs: positiveInteger('blockMs', options.blockMs, 2000),
+    blockMs,
+    ownerTimeoutMs,
     logger,
   }
 }

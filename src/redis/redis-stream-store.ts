@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { Redis, type ChainableCommander } from 'ioredis'
 import { StreamStoreUnavailableError } from '../errors.js'
 import type {
-  SharedStreamStore, StoredFrame, StoredStream, StreamLogOptions, StreamSignal,
+  FollowOptions, SharedStreamStore, StoredCommand, StoredFrame, StoredStream, StreamLogOptions, StreamSignal, TakenCommand,
 } from '../resume/stream-store.js'
 import { resolveRedisStoreOptions, type RedisStreamStoreOptions, type ResolvedRedisStoreOptions } from './redis-store-options.js'
 import { parseSignal } from './stream-signal.js'
@@ -59,6 +60,33 @@ while pos <= #data do
   redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], string.sub(data, pos, idEnd - 1), 'f', string.sub(data, sizeEnd + 1, sizeEnd + size))
   pos = sizeEnd + size + 1
 end
+return 1`
+
+// Takes a two-step command once, if kept under one of the scopes asked
+// for (ARGV[2..]); the stream then reads as running (its scope set, for
+// ARGV[1] ms, unless 0) until the claimer opens it. { 1, scope, data } when taken,
+// { 0, scope } when another scope's, nil when there is none.
+const TAKE_COMMAND = `local found = redis.call('HMGET', KEYS[1], 'scope', 'data')
+if not found[1] then return nil end
+for i = 2, #ARGV do
+  if found[1] == ARGV[i] then
+    redis.call('DEL', KEYS[1])
+    if ARGV[1] ~= '0' then redis.call('SET', KEYS[2], found[1], 'PX', ARGV[1]) end
+    return { 1, found[1], found[2] }
+  end
+end
+return { 0, found[1] }`
+
+// Ends a stream whose owner is gone, if nothing did before: its owner is
+// still ARGV[1] (KEYS[2]) and its last entry the one the follower saw
+// (ARGV[2]); then the error frame ARGV[4] with the entry id ARGV[3], the
+// end marker, and the keys kept ARGV[5] ms for late reconnects.
+const END_LOST = `if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last == 0 or last[1][1] ~= ARGV[2] then return 0 end
+redis.call('XADD', KEYS[1], ARGV[3], 'f', ARGV[4])
+redis.call('XADD', KEYS[1], '${END_ID}', 'end', '1')
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 return 1`
 
 /**
@@ -125,6 +153,9 @@ export class RedisStreamStore implements SharedStreamStore {
   // Appends of this turn of the event loop, by stream key, sent as one pipeline when it ends.
   #batch: Map<string, PendingAppends> | undefined
   #subscribed: Promise<void> | undefined
+  // This instance, as the owner of the streams it runs, and its heartbeat (from its first stream on).
+  readonly #instanceId = randomUUID()
+  #heartbeat: NodeJS.Timeout | undefined
 
   constructor (options: RedisStreamStoreOptions) {
     this.#options = resolveRedisStoreOptions(options)
@@ -164,10 +195,24 @@ export class RedisStreamStore implements SharedStreamStore {
     const key = this.#key(streamId)
     this.#logs.set(streamId, { key, maxFrames: options.maxFrames, refreshedAt: 0 })
     this.#flush()
-    await execOrThrow(this.#ready().multi()
+    const { idleTtlMs } = this.#options
+    const multi = this.#ready().multi()
       .del(key)
-      .set(`${key}:scope`, options.scope, 'PX', this.#options.idleTtlMs))
+      .set(`${key}:scope`, options.scope, 'PX', idleTtlMs)
+      .set(`${key}:owner`, this.#instanceId, 'PX', idleTtlMs)
+    if (this.#heartbeat === undefined) {
+      // From this instance's first stream on: followers elsewhere of its streams go on while it beats.
+      const ttlMs = this.#options.ownerTimeoutMs - this.#options.blockMs
+      const alive = this.#aliveKey(this.#instanceId)
+      multi.set(alive, '1', 'PX', ttlMs)
+      // A failed beat is the connection's failure, logged by its error handler.
+      this.#heartbeat = setInterval(() => { this.#redis.set(alive, '1', 'PX', ttlMs).catch(() => {}) }, Math.max(1, Math.floor(ttlMs / 3)))
+      this.#heartbeat.unref()
+    }
+    await execOrThrow(multi)
   }
+
+  #aliveKey (instanceId: string): string { return `${this.#options.keyPrefix}alive:${instanceId}` }
 
   /**
    * Frames are not sent one round trip each: the appends of one turn of
@@ -222,8 +267,8 @@ export class RedisStreamStore implements SharedStreamStore {
       pipeline.eval(APPEND_FRAMES, 1, key, maxFrames, data)
       count++
       if (refresh) {
-        pipeline.pexpire(key, idleTtlMs).pexpire(`${key}:scope`, idleTtlMs)
-        count += 2
+        pipeline.pexpire(key, idleTtlMs).pexpire(`${key}:scope`, idleTtlMs).pexpire(`${key}:owner`, idleTtlMs)
+        count += 3
       }
       ends.push(count)
     }
@@ -261,7 +306,8 @@ export class RedisStreamStore implements SharedStreamStore {
     await execOrThrow(this.#ready().multi()
       .xadd(key, END_ID, 'end', '1')
       .pexpire(key, keepMs)
-      .pexpire(`${key}:scope`, keepMs))
+      .pexpire(`${key}:scope`, keepMs)
+      .pexpire(`${key}:owner`, keepMs))
   }
 
   async delete (streamId: string): Promise<void> {
@@ -272,11 +318,11 @@ export class RedisStreamStore implements SharedStreamStore {
     await execOrThrow(this.#ready().multi()
       .xadd(key, END_ID, 'aborted', '1')
       .pexpire(key, ABORTED_TTL_MS)
-      .del(`${key}:scope`))
+      .del(`${key}:scope`, `${key}:owner`))
   }
 
   /** Reads with a connection of its own: `XREAD BLOCK` holds the connection it waits on. */
-  async * follow (streamId: string, afterSeq: number, signal: AbortSignal): AsyncGenerator<StoredStream> {
+  async * follow (streamId: string, afterSeq: number, signal: AbortSignal, options?: FollowOptions): AsyncGenerator<StoredStream> {
     const key = this.#key(streamId)
     const scope = await this.#ready().get(`${key}:scope`)
     if (scope === null || signal.aborted) return
@@ -292,8 +338,9 @@ export class RedisStreamStore implements SharedStreamStore {
         // mapping; { [key]: entries } with RESP3 and `replyMapping: 'resp3'`.
         const reply = await reader.xread('COUNT', READ_COUNT, 'BLOCK', this.#options.blockMs, 'STREAMS', key, last) as Array<[string, Entry[]]> | Record<string, Entry[]> | null
         if (reply === null) {
-          // Nothing new: the stream may have expired with a dead owner.
+          // Nothing new: the stream may have expired, or its owner be gone.
           if (await reader.exists(key) === 0) return
+          if (options !== undefined) await this.#endIfOwnerLost(reader, key, last, options)
           continue
         }
         const entries = Array.isArray(reply) ? reply[0]![1] : reply[key]!
@@ -308,6 +355,35 @@ export class RedisStreamStore implements SharedStreamStore {
       this.#readers.delete(reader)
       reader.disconnect()
     }
+  }
+
+  async putCommand (streamId: string, command: StoredCommand, ttlMs: number): Promise<void> {
+    const key = `${this.#key(streamId)}:command`
+    this.#flush()
+    await execOrThrow(this.#ready().multi()
+      .hset(key, 'scope', command.scope, 'data', command.data)
+      .pexpire(key, ttlMs))
+  }
+
+  async takeCommand (streamId: string, scopes: readonly string[], ttlMs: number): Promise<TakenCommand> {
+    const key = this.#key(streamId)
+    this.#flush()
+    const found = await this.#ready().eval(TAKE_COMMAND, 2, `${key}:command`, `${key}:scope`, ttlMs, ...scopes) as [number, string, string?] | null
+    if (found === null) return undefined
+    const [taken, scope, data] = found
+    return taken === 1 ? { taken: true, command: { scope, data: data! } } : { taken: false, scope }
+  }
+
+  /**
+   * Ends the stream with `options.lostFrame` when its owner's heartbeat is
+   * gone, unless another follower (or the owner) got there first; the next
+   * XREAD then reads the frame and the end, as every follower does.
+   */
+  async #endIfOwnerLost (reader: Redis, key: string, last: string, options: FollowOptions): Promise<void> {
+    const owner = await reader.get(`${key}:owner`)
+    if (owner === null || owner === this.#instanceId || await reader.exists(this.#aliveKey(owner)) === 1) return
+    const seq = Number(last.slice(2))
+    await reader.eval(END_LOST, 3, key, `${key}:owner`, `${key}:scope`, owner, last, entryId(seq), options.lostFrame(seq), options.keepMs)
   }
 
   async signal (message: StreamSignal): Promise<void> {
@@ -360,6 +436,8 @@ export class RedisStreamStore implements SharedStreamStore {
    */
   async close (): Promise<void> {
     this.#flush()
+    clearInterval(this.#heartbeat)
+    this.#heartbeat = undefined
     this.#listeners.clear()
     const closing = [...this.#readers]
     if (this.#subscriber !== undefined) closing.push(this.#subscriber)

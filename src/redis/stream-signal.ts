@@ -12,7 +12,7 @@ export function parseSignal (text: string): StreamSignal | undefined {
   }
   if (typeof value !== 'object' || value === null || !isId(value.streamId)) return undefined
   const { type, streamId, follower, seq } = value
-  if (type === 'cancel') return { type, streamId }
+  if (type === 'cancel' || type === 'taken') return { type, streamId }
   if (!isId(follower)) return undefined
   if (type === 'leave') return { type, streamId, follower }
   if (type === 'follow' && Number.isSafeInteger(seq) && (seq as number) >= -1) return { type, streamId, follower, seq: seq as number }

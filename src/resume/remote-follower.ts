@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto'
+import { OwnerLostError } from '../errors.js'
+import { errorFrame } from '../sse/frame-encoder.js'
+import { toPublicError } from '../sse/public-error.js'
 import type { SseConnection } from '../sse/sse-connection.js'
 import type { RunLogger } from '../sse/stream-run.js'
 import type { ResumeSettings } from './resume-settings.js'
@@ -9,6 +12,8 @@ export interface RemoteFollowerOptions {
   readonly streamId: string
   readonly settings: Required<ResumeSettings>
   readonly logger: RunLogger
+  /** The route's `namedEvents`: the owner-lost frame is encoded as the stream's own. */
+  readonly namedEvents: boolean
   /** Called once the follower has stopped, whichever way. */
   readonly onEnd: (follower: RemoteFollower) => void
 }
@@ -71,7 +76,9 @@ export class RemoteFollower {
     const connection = this.#connection!
     try {
       // A client that leaves aborts the iteration: the loop needs no check of its own.
-      for await (const batch of store.follow(streamId, this.#seen, this.#controller.signal)) {
+      const { namedEvents, settings } = this.#options
+      const ending = { lostFrame: (seq: number) => errorFrame(streamId, seq, LOST, namedEvents), keepMs: settings.windowMs }
+      for await (const batch of store.follow(streamId, this.#seen, this.#controller.signal, ending)) {
         if (!this.#deliver(batch)) return
         if (connection.blocked) await connection.writable()
       }
@@ -143,3 +150,5 @@ export class RemoteFollower {
 }
 
 function report (follower: RemoteFollower): void { follower.report() }
+
+const LOST = toPublicError(new OwnerLostError())

@@ -50,16 +50,48 @@ export interface StreamStore {
   delete (streamId: string): void | Promise<void>
 }
 
+/** How a follower ends a stream whose owner is gone. */
+export interface FollowOptions {
+  /** The `error` frame with `seq` that ends it, for every client. */
+  readonly lostFrame: (seq: number) => string
+  /** How long the ended stream is kept for late reconnects. */
+  readonly keepMs: number
+}
+
+/**
+ * A two-step command posted to one instance, waiting for the `GET` that
+ * runs it on any instance.
+ */
+export interface StoredCommand {
+  /** The scope it was posted under (its route's, and its owner's). */
+  readonly scope: string
+  /** The command's data and what the route keeps of its caller, as JSON. */
+  readonly data: string
+}
+
+/**
+ * What {@link SharedStreamStore.takeCommand} found: the command, now
+ * taken; a command kept under another scope (`refused`, left in place); or
+ * `undefined`, none (never posted, expired, or taken already).
+ */
+export type TakenCommand =
+  | { readonly taken: true, readonly command: StoredCommand }
+  | { readonly taken: false, readonly scope: string }
+  | undefined
+
 /**
  * A message between the instances that share a {@link SharedStreamStore}:
  * a client follows a stream from another instance (`follow`, repeated as a
  * lease and as its progress), that client left (`leave`), or it cancelled
- * the stream (`cancel`). The instance running the stream acts on it.
+ * the stream (`cancel`). The instance running the stream acts on it. A
+ * two-step command was taken by its `GET` or cancelled (`taken`): the
+ * instance it was posted to stops counting it.
  */
 export type StreamSignal =
   | { readonly type: 'follow', readonly streamId: string, readonly follower: string, readonly seq: number }
   | { readonly type: 'leave', readonly streamId: string, readonly follower: string }
   | { readonly type: 'cancel', readonly streamId: string }
+  | { readonly type: 'taken', readonly streamId: string }
 
 /**
  * A {@link StreamStore} that several instances share (Redis): a client
@@ -75,9 +107,12 @@ export interface SharedStreamStore extends StreamStore {
   /**
    * The frames after `afterSeq` as they are appended, in batches. The last
    * batch has `ended: true`; the iteration also stops when the stream is
-   * deleted or expires (without `ended`), or when `signal` aborts.
+   * deleted or expires (without `ended`), or when `signal` aborts. With
+   * `options`, a store that can tell the stream's owner is gone (it stopped
+   * beating) ends the stream with `options.lostFrame`, once for every
+   * follower, and yields it as the last batch.
    */
-  follow (streamId: string, afterSeq: number, signal: AbortSignal): AsyncIterable<StoredStream>
+  follow (streamId: string, afterSeq: number, signal: AbortSignal, options?: FollowOptions): AsyncIterable<StoredStream>
   /** Sends `message` to every instance that listens with `onSignal`, this one included. */
   signal (message: StreamSignal): Promise<void>
   /**
@@ -87,10 +122,24 @@ export interface SharedStreamStore extends StreamStore {
    * `closeTimeoutMs`.
    */
   onSignal (listener: (message: StreamSignal) => void): Promise<() => void>
+  /**
+   * Keeps a posted two-step command for `ttlMs`, so that its `GET` can
+   * take it on any instance; dropped unclaimed after that.
+   */
+  putCommand (streamId: string, command: StoredCommand, ttlMs: number): Promise<void>
+  /**
+   * Takes the command posted as `streamId`, atomically and once, when its
+   * scope is one of `scopes`. With `ttlMs` above 0 (a claim, not a
+   * cancel), the taken command's stream reads as running (with no frames
+   * yet, kept `ttlMs`) until the claimer opens it, so a second reader
+   * follows it instead of getting a 404.
+   */
+  takeCommand (streamId: string, scopes: readonly string[], ttlMs: number): Promise<TakenCommand>
 }
 
 /** True when `store` can serve clients that reconnect to another instance. */
 export function isSharedStore (store: StreamStore): store is SharedStreamStore {
   const shared = store as Partial<SharedStreamStore>
-  return typeof shared.follow === 'function' && typeof shared.signal === 'function' && typeof shared.onSignal === 'function'
+  return typeof shared.follow === 'function' && typeof shared.signal === 'function' && typeof shared.onSignal === 'function' &&
+    typeof shared.putCommand === 'function' && typeof shared.takeCommand === 'function'
 }

@@ -17,6 +17,8 @@ export interface FrameEncoderOptions<T> {
   readonly retryMs?: number | undefined
   /** Where the client can `DELETE` a resumable stream, sent in the start frame. */
   readonly cancelUrl?: string | undefined
+  /** The `seq` of the first frame after the start frame. @default 1 */
+  readonly nextSeq?: number | undefined
 }
 
 function jsonStringify (item: unknown): string {
@@ -49,6 +51,7 @@ export class FrameEncoder<T> {
       throw new InvalidOptionError('streamId', 'must be a string without CR, LF or NUL')
     }
     this.#options = options
+    this.#seq = options.nextSeq ?? 1
     this.#idPrefix = `id: ${options.streamId}:`
     this.#named = options.namedEvents === true
     this.#progressHead = this.#named ? NAMED_PROGRESS_HEAD : PROGRESS_HEAD
@@ -91,4 +94,13 @@ export class FrameEncoder<T> {
   #frame (seq: number, name: string, json: string, extra: string): string {
     return `${this.#idPrefix}${seq}\n${this.#named ? `event: ${name}\n` : ''}${extra}${encodeData(json)}\n`
   }
+}
+
+/**
+ * An `error` frame of `streamId` with `seq`, encoded as a FrameEncoder of
+ * that stream would: for frames that another instance than the stream's
+ * own writes (its owner is gone).
+ */
+export function errorFrame (streamId: string, seq: number, error: PublicError, namedEvents: boolean): string {
+  return new FrameEncoder({ streamId, namedEvents, nextSeq: seq }).error(error)
 }

@@ -105,6 +105,11 @@ export function decorators (app: FastifyInstance): void {
   app.streamRoute({ method: 'GET', url: '/r3', request: Tick, resume: { windowMs: '30s' } })
   // @ts-expect-error twoStep is true or settings
   app.streamRoute({ method: 'POST', url: '/t2', request: Tick, twoStep: 'yes' })
+  // caller: a function of the request, sync or async.
+  app.streamRoute({ method: 'POST', url: '/c', request: Tick, twoStep: true, caller: (request) => ({ ip: request.ip }) })
+  app.streamRoute({ method: 'GET', url: '/c2', request: Tick, caller: async (request) => request.headers['x-user'] })
+  // @ts-expect-error caller is a function
+  app.streamRoute({ method: 'GET', url: '/c3', request: Tick, caller: 'alice' })
 
   // reply.eventStream: an async iterable, or a function of { signal, streamId } building one.
   app.get('/iterable', (_request, reply) => {

@@ -1,7 +1,7 @@
 // Type tests of the Redis stream store, fastify-cqrs-stream/redis (see expect.ts).
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
-import fastifyCqrsStream, { isSharedStore, type SharedStreamStore, type StoredStream, type StreamSignal, type StreamStore } from '../../src/index.js'
+import fastifyCqrsStream, { isSharedStore, type SharedStreamStore, type StoredCommand, type StoredStream, type StreamSignal, type StreamStore, type TakenCommand } from '../../src/index.js'
 import { RedisStreamStore, type RedisStreamStoreOptions } from '../../src/redis/index.js'
 import { expectAssignable, expectExact, expectTrue, use, type Equal } from './expect.js'
 
@@ -22,6 +22,16 @@ export async function wire (): Promise<void> {
     if (message.type === 'cancel') use(message.seq)
   })
   expectExact<() => void>()(stop)
+
+  // Two-step commands kept for a GET on any instance.
+  const command: StoredCommand = { scope: '/orders', data: '{"command":{}}' }
+  expectExact<Promise<void>>()(store.putCommand('id', command, 30_000))
+  const taken = await store.takeCommand('id', ['/orders'], 30_000)
+  expectTrue<Equal<typeof taken, TakenCommand>>()
+  if (taken?.taken === true) expectExact<string>()(taken.command.data)
+  else if (taken !== undefined) expectExact<string>()(taken.scope)
+  // @ts-expect-error scopes is a list
+  use(store.takeCommand('id', '/orders', 0))
 
   const app = Fastify()
   await app.register(fastifyCqrsStream, { streamStore: store })
