@@ -68,7 +68,7 @@ t.test('the owner is SIGKILLed mid-stream: followers on B end with FST_ERR_CQRS_
 t.test('an owner that is alive is never taken for lost: a follower on B through 3 s of silence gets every frame', async (t) => {
   const prefix = keyPrefix(t)
   // A short timeout, so 3 s of silence spans several of its checks.
-  const store = { blockMs: 200, ownerTimeoutMs: 600 }
+  const store = { blockMs: 200, ownerTimeoutMs: 1500 }
   const a = await redisInstance(t, { keyPrefix: prefix, store })
   const b = await redisInstance(t, { keyPrefix: prefix, store })
   a.pacer.hold()

@@ -105,9 +105,8 @@ t.test('close() ends followers and the signal subscription', async (t) => {
   await store.onSignal(() => {})
   const following = collect(store.follow('s', 0, new AbortController().signal))
   await new Promise((resolve) => setTimeout(resolve, 50))
-  const cut = t.rejects(following, 'the follower\'s read is cut')
   await store.close()
-  await cut
+  t.same(await following, [], 'the follower ends, without a batch')
   t.equal(store.redis.status, 'end', 'the store\'s own client is closed')
 })
 
@@ -134,7 +133,7 @@ t.test('follow stops without an end when the stream is deleted, expires or the s
   const aborted = collect(store.follow('aborted', 0, controller.signal))
   await new Promise((resolve) => setTimeout(resolve, 30))
   controller.abort()
-  await t.rejects(aborted, 'an XREAD cut by the abort rejects')
+  t.same(await aborted, [], 'aborted: it ends at once, without a batch')
   const early = new AbortController()
   early.abort()
   t.same(await collect(store.follow('aborted', 0, early.signal)), [], 'aborted before it began')
@@ -224,7 +223,7 @@ t.test('options: a client of the app\'s own is used and left open; bad options a
   for (const [options, name] of [
     [null, 'RedisStreamStore options'], [{}, 'redis'], [{ redis: 5 }, 'redis'], [{ redis: REDIS_URL, keyPrefix: 1 }, 'keyPrefix'],
     [{ redis: REDIS_URL, idleTtlMs: 0 }, 'idleTtlMs'], [{ redis: REDIS_URL, blockMs: 1.5 }, 'blockMs'], [{ redis: REDIS_URL, logger: {} }, 'logger'],
-    [{ redis: REDIS_URL, ownerTimeoutMs: 0 }, 'ownerTimeoutMs'], [{ redis: REDIS_URL, blockMs: 3000, ownerTimeoutMs: 3000 }, 'ownerTimeoutMs'],
+    [{ redis: REDIS_URL, ownerTimeoutMs: 0 }, 'ownerTimeoutMs'], [{ redis: REDIS_URL, blockMs: 3000, ownerTimeoutMs: 3250 }, 'ownerTimeoutMs'],
   ] as const) {
     t.throws(() => new RedisStreamStore(options as never), { code: 'FST_ERR_CQRS_STREAM_INVALID_OPTION', message: new RegExp(`"${name}"`) })
   }

@@ -3,9 +3,9 @@
 // through the real Redis. The command runs once, on the claiming instance.
 import { asValue, createContainer } from 'awilix'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
-import { Type } from '@sinclair/typebox'
 import t from 'tap'
-import cqrsStream, { Request, Response, StreamingRequestHandler, type StreamSignal } from '../src/index.js'
+import cqrsStream, { type StreamSignal } from '../src/index.js'
+import { Who, WhoHandler } from './fixtures/who-request.js'
 import { RedisStreamStore } from '../src/redis/index.js'
 import { frames } from './fixtures/sse-app.js'
 import { eventually, listen, openSse } from './fixtures/sse-client.js'
@@ -142,25 +142,6 @@ t.test('a claim on an instance that runs maxOpenStreams is refused with 503 and 
   await busy.ended
 })
 
-class Who extends Request(Type.Object({ label: Type.String() }), {
-  result: Response(Type.Object({ label: Type.String(), caller: Type.Unknown(), method: Type.String(), user: Type.Optional(Type.String()) })),
-}) {}
-
-class WhoHandler extends StreamingRequestHandler<Who> {
-  readonly #caller: unknown
-  readonly #request: FastifyRequest
-  constructor ({ caller, fastifyRequest }: { caller: unknown, fastifyRequest: FastifyRequest }) {
-    super()
-    this.#caller = caller
-    this.#request = fastifyRequest
-  }
-
-  async * handle (command: Who): AsyncGenerator<InstanceType<NonNullable<typeof Who.result>>> {
-    const request = this.#request
-    yield new Who.result!({ label: command.label, caller: this.#caller, method: request.method, user: request.headers['x-user'] as string | undefined })
-  }
-}
-
 async function whoInstance (t: Teardown, prefix: string): Promise<{ port: number, app: FastifyInstance }> {
   const store = new RedisStreamStore({ redis: REDIS_URL, keyPrefix: prefix })
   const app = Fastify()
@@ -187,7 +168,7 @@ t.test('caller travels with the command: the handler on B sees the POST\'s calle
   const streamed = await b.app.inject({ url, headers: { 'x-user': 'viewer' } })
   t.equal(streamed.body,
     `id: ${streamId}:0\nretry: 1000\ndata: ${JSON.stringify({ type: 'start', streamId, cancelUrl: `/who/${streamId}` })}\n\n` +
-    frames(streamId, [{ type: 'progress', data: { label: 'é 😀', caller: { user: 'alice', roles: ['admin'] }, method: 'GET', user: 'viewer' } }, COMPLETE], 1))
+    frames(streamId, [{ type: 'progress', data: { label: 'é 😀', dated: false, method: 'GET', caller: { user: 'alice', roles: ['admin'] }, user: 'viewer' } }, COMPLETE], 1))
 })
 
 t.test('a command kept in Redis that no longer matches the schema (a rolling deploy) fails its GET with 400, not a run', async (t) => {

@@ -8,8 +8,8 @@ import { TicksCommand, ticksApp } from './fixtures/ticks-app.js'
 import { PendingStreams } from '../src/plugin/pending-streams.js'
 import { RequestScope } from '../src/plugin/stream-owner.js'
 import Fastify from 'fastify'
-import { Type } from '@sinclair/typebox'
-import cqrsStream, { InMemoryStreamStore, Request, Response, StreamingRequestHandler, type StoredCommand } from '../src/index.js'
+import cqrsStream, { InMemoryStreamStore, type StoredCommand } from '../src/index.js'
+import { Who, WhoHandler } from './fixtures/who-request.js'
 
 const tick = (n: number): unknown => ({ type: 'progress', data: { n } })
 
@@ -168,25 +168,6 @@ t.test('pending commands: claimed once, under their own scope, all dropped by cl
   t.same(released, [alice.ownerDigest], 'the owner count of c, given back when cleared')
 })
 
-class Who extends Request(Type.Object({ label: Type.String() }), {
-  result: Response(Type.Object({ caller: Type.Optional(Type.Unknown()), dated: Type.Boolean(), method: Type.String() })),
-}) {}
-
-class WhoHandler extends StreamingRequestHandler<Who> {
-  readonly #caller: unknown
-  readonly #request: FastifyRequest
-  constructor ({ caller, fastifyRequest }: { caller: unknown, fastifyRequest: FastifyRequest }) {
-    super()
-    this.#caller = caller
-    this.#request = fastifyRequest
-  }
-
-  async * handle (): AsyncGenerator<InstanceType<NonNullable<typeof Who.result>>> {
-    const caller = this.#caller as { at?: unknown } | undefined
-    yield new Who.result!({ caller, dated: caller?.at instanceof Date, method: this.#request.method })
-  }
-}
-
 t.test('caller: taken from the request that starts the stream (the POST of a two-step one), as JSON; fastifyRequest is the stream\'s own request', async (t) => {
   const app = Fastify()
   t.teardown(() => app.close())
@@ -199,10 +180,10 @@ t.test('caller: taken from the request that starts the stream (the POST of a two
 
   const { url } = (await app.inject({ method: 'POST', url: '/who', headers: { 'x-user': 'alice' }, payload: { label: 'x' } })).json<{ url: string }>()
   const streamed = await app.inject({ url, headers: { 'x-user': 'mallory' } })
-  t.same(progress(streamed.body), { caller: { user: 'alice', at: '1970-01-01T00:00:00.000Z' }, dated: false, method: 'GET' },
+  t.same(progress(streamed.body), { label: 'x', caller: { user: 'alice', at: '1970-01-01T00:00:00.000Z' }, dated: false, method: 'GET', user: 'mallory' },
     'the POST\'s caller, through JSON as a shared store keeps it (a Date becomes its string); the GET\'s request')
   t.same(progress((await app.inject({ url: '/who-now?label=x', headers: { 'x-user': 'bob' } })).body),
-    { caller: { user: 'bob', at: '1970-01-01T00:00:00.000Z' }, dated: true, method: 'GET' }, 'a one-step route: the value itself')
-  t.same(progress((await app.inject({ url: '/nobody?label=x' })).body), { dated: false, method: 'GET' }, 'without the option: undefined')
+    { label: 'x', caller: { user: 'bob', at: '1970-01-01T00:00:00.000Z' }, dated: true, method: 'GET', user: 'bob' }, 'a one-step route: the value itself')
+  t.same(progress((await app.inject({ url: '/nobody?label=x' })).body), { label: 'x', dated: false, method: 'GET' }, 'without the option: undefined')
   t.throws(() => app.streamRoute({ method: 'GET', url: '/bad', request: Who, caller: 'alice' as never }), { code: 'FST_ERR_CQRS_STREAM_INVALID_ROUTE', message: /"caller"/ })
 })

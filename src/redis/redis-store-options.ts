@@ -1,5 +1,6 @@
-import type { Redis, RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { InvalidOptionError } from '../errors.js'
+import { MAX_BLOCK_MS } from './shared-reader.js'
 
 /** Where the store reports what it cannot throw: a failing subscription or connection. */
 export interface RedisStoreLogger {
@@ -15,9 +16,12 @@ export interface RedisStreamStoreOptions {
   /**
    * An ioredis client, which the store uses and duplicates but never closes;
    * or a URL or ioredis options, from which the store makes (and on
-   * `close()` closes) its own client.
+   * `close()` closes) its own client. For Redis Cluster, an ioredis
+   * `Cluster` (see docs/scaling.md, "Redis Cluster").
+   * @example
+   * new RedisStreamStore({ redis: new Cluster([{ host: '10.0.0.1', port: 6379 }]) })
    */
-  redis: Redis | string | RedisOptions
+  redis: Redis | Cluster | string | RedisOptions
   /**
    * Prefix of every key and of the signal channel; instances that share
    * streams must use the same one.
@@ -31,8 +35,8 @@ export interface RedisStreamStoreOptions {
    */
   idleTtlMs?: number
   /**
-   * How long one `XREAD BLOCK` of a follower waits before it checks that
-   * the stream still exists.
+   * How long a follower may see no frame before it checks that the stream
+   * still exists and that its owner beats.
    * @default 2000
    */
   blockMs?: number
@@ -40,10 +44,11 @@ export interface RedisStreamStoreOptions {
    * How long after its instance stopped (killed, or cut off from Redis) a
    * stream that clients follow on other instances ends there, with an
    * `FST_ERR_CQRS_STREAM_OWNER_LOST` error frame. Each instance keeps a
-   * heartbeat key that lives `ownerTimeoutMs - blockMs`, renewed three
-   * times as often; a follower checks it after each empty `XREAD BLOCK`.
-   * An instance whose event loop stalls longer than that is taken for
-   * lost too. Must be more than `blockMs`.
+   * heartbeat key that lives `ownerTimeoutMs - blockMs - min(blockMs,
+   * 250)`, renewed three times as often; a follower that saw no frame for
+   * `blockMs` checks it (within 250 ms more). An instance whose event loop
+   * stalls longer than the heartbeat's life is taken for lost too. Must be
+   * more than `blockMs + min(blockMs, 250)`.
    * @default 5000, or twice `blockMs` when that is more
    */
   ownerTimeoutMs?: number
@@ -56,6 +61,8 @@ export interface ResolvedRedisStoreOptions {
   readonly idleTtlMs: number
   readonly blockMs: number
   readonly ownerTimeoutMs: number
+  /** How long the heartbeat key of an instance lives: the rest of ownerTimeoutMs is a follower's time to check it. */
+  readonly heartbeatTtlMs: number
   readonly logger: RedisStoreLogger | undefined
 }
 
@@ -78,12 +85,14 @@ export function resolveRedisStoreOptions (options: RedisStreamStoreOptions): Res
   if (logger !== undefined && typeof logger?.warn !== 'function') throw new InvalidOptionError('logger', 'must have a warn(object, message) method')
   const blockMs = positiveInteger('blockMs', options.blockMs, 2000)
   const ownerTimeoutMs = positiveInteger('ownerTimeoutMs', options.ownerTimeoutMs, Math.max(5000, 2 * blockMs))
-  if (ownerTimeoutMs <= blockMs) throw new InvalidOptionError('ownerTimeoutMs', `must be more than blockMs (${blockMs}), got ${ownerTimeoutMs}`)
+  const checkMs = blockMs + Math.min(blockMs, MAX_BLOCK_MS)
+  if (ownerTimeoutMs <= checkMs) throw new InvalidOptionError('ownerTimeoutMs', `must be more than blockMs + min(blockMs, 250) (${checkMs}), got ${ownerTimeoutMs}`)
   return {
     keyPrefix,
     idleTtlMs: positiveInteger('idleTtlMs', options.idleTtlMs, 600_000),
     blockMs,
     ownerTimeoutMs,
+    heartbeatTtlMs: ownerTimeoutMs - checkMs,
     logger,
   }
 }

@@ -1,6 +1,6 @@
 // Type tests of the Redis stream store, fastify-cqrs-stream/redis (see expect.ts).
 import Fastify from 'fastify'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import fastifyCqrsStream, { isSharedStore, type SharedStreamStore, type StoredCommand, type StoredStream, type StreamSignal, type StreamStore, type TakenCommand } from '../../src/index.js'
 import { RedisStreamStore, type RedisStreamStoreOptions } from '../../src/redis/index.js'
 import { expectAssignable, expectExact, expectTrue, use, type Equal } from './expect.js'
@@ -10,9 +10,11 @@ export async function wire (): Promise<void> {
   const store = new RedisStreamStore({ redis: 'redis://127.0.0.1:6379', keyPrefix: 'orders:', idleTtlMs: 60_000, blockMs: 1000 })
   use(new RedisStreamStore({ redis: { host: '127.0.0.1', port: 6379 } }))
   use(new RedisStreamStore({ redis: new Redis(), logger: { warn (_object: object, _message: string) {} } }))
+  // Redis Cluster: a Cluster client.
+  use(new RedisStreamStore({ redis: new Cluster([{ host: '127.0.0.1', port: 7000 }]) }))
   expectAssignable<SharedStreamStore>(store)
   expectAssignable<StreamStore>(store)
-  expectExact<Redis>()(store.redis)
+  expectExact<Redis | Cluster>()(store.redis)
   expectExact<Promise<void>>()(store.close())
   expectExact<Promise<StoredStream | undefined>>()(store.read('id', 0))
   const stop = await store.onSignal((message) => {
