@@ -5,6 +5,7 @@
 //   slow    one GET /stream?n=N whose reader pauses PAUSEMS after its first chunk: server memory while stalled
 //   idle    STREAMS open GET /idle streams (each has received its start frame): server RSS and heap per stream
 //   live    STREAMS concurrent GET /live?n=N&ms=MS: p50/p99 of the handler's yield → this process's receipt
+//           (with MEM: also the server's RSS and heap per stream halfway through, after a GC)
 //   load    CONNECTIONS undici connections requesting PATH in a closed loop for SECONDS: requests/s
 import http from 'node:http'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -161,8 +162,11 @@ async function liveMode () {
   const latencies = new Float64Array(streams * n)
   let count = 0
   let errors = 0
+  const before = args.mem ? await memOf(true) : undefined
   const c0 = await cpuOf()
   const t0 = process.hrtime.bigint()
+  // Halfway: every stream has opened (the last one ms after the first) and none has ended.
+  const halfway = before === undefined ? undefined : delay(n * ms / 2).then(() => memOf(true))
   // Stream k opens k·ms/streams after the first, so the streams' ticks are
   // spread evenly over one period, as independent clients' would be, and no
   // server gets its timers lined up into bursts by how fast it accepted them.
@@ -192,6 +196,7 @@ async function liveMode () {
   }))))
   const s = seconds(t0)
   const c1 = await cpuOf()
+  const mid = await halfway
   const sorted = latencies.subarray(0, count).sort()
   const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN
   return {
@@ -202,6 +207,9 @@ async function liveMode () {
     p99Ms: pct(0.99),
     maxMs: sorted[sorted.length - 1] ?? NaN,
     serverCpuUsPerFrame: cpuUs(c0, c1) / (count + 2 * streams),
+    ...(mid === undefined
+      ? {}
+      : { rssPerStreamKB: (mid.rss - before.rss) / streams / 1024, heapPerStreamKB: (mid.heapUsed - before.heapUsed) / streams / 1024, peakRssMB: mid.rss / 2 ** 20 }),
   }
 }
 

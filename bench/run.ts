@@ -3,7 +3,7 @@
 // repetitions are interleaved (the variant order rotates every repetition);
 // each figure is a median with its min–max spread, and each ratio is printed
 // next to its target (issues #4 and #18) with PASS or MISS.
-//   npm run build && node --import tsx bench/run.ts [--quick] [--only single,slow,many,idle,pipeline,live,setup,parser] [--strict] [--profile] [--src]
+//   npm run build && node --import tsx bench/run.ts [--quick] [--only single,slow,many,idle,pipeline,live,tenk,storm,setup,parser] [--strict] [--profile] [--src]
 // Our package is measured from dist/ (what npm ships), or from src/ with --src.
 // --quick runs every case small (seconds) to prove the suite runs; it asserts
 // nothing about speed. The exit code is 1 when a case crashed or had errors
@@ -40,6 +40,7 @@ const plan = quick
       idle: { levels: [100, 200], reps: 1 },
       pipeline: { n: 2_000, reps: 1 },
       live: { streams: 50, n: 5, ms: 100, reps: 1 },
+      tenk: { streams: 200, n: 4, ms: 250, reps: 1 },
       setup: { connections: 8, seconds: 0.5, warmupSeconds: 0.2, reps: 1 },
       parser: { runs: 2, reps: 1 },
     }
@@ -51,6 +52,8 @@ const plan = quick
       pipeline: { n: 50_000, reps: 5 },
       // Five reps: a p99 over 100,000 items still moves with the machine's noise; the median of five moves less.
       live: { streams: 1_000, n: 100, ms: 100, reps: 5 },
+      // Issue #15, item 8: 10,000 streams at one frame a second for 30 s.
+      tenk: { streams: 10_000, n: 30, ms: 1_000, reps: 2 },
       setup: { connections: 16, seconds: 3, warmupSeconds: 1, reps: 5 },
       parser: { runs: 20, reps: 5 },
     }
@@ -397,6 +400,90 @@ async function perStreamSetup (): Promise<void> {
 // ---------------------------------------------------------------- main
 
 const cpus = os.cpus()
+interface TenkRun extends LiveRun { rssPerStreamKB: number, heapPerStreamKB: number, peakRssMB: number }
+
+// Issue #15, item 8: one instance holding 10,000 streams that each send a
+// frame a second, against a bare node:http server doing the same; a fresh
+// server per repetition, the variant order alternating.
+async function tenThousand (): Promise<void> {
+  const { streams, n, ms, reps } = plan.tenk
+  heading(`${streams.toLocaleString('en-US')} streams × one frame every ${ms} ms × ${n} (${(n * ms / 1000).toFixed(0)} s) — latency, and server RSS/heap per stream halfway (after GC), median [min–max] of ${reps}, a fresh server each`)
+  const need = streams + 1024
+  const limits = fdLimits()
+  if (limits !== undefined && limits.soft < need && limits.hard >= need) raiseFdLimit(need)
+  const variants = ['ours', 'raw']
+  const runs: Record<string, TenkRun[]> = { ours: [], raw: [] }
+  await settle()
+  for (let rep = 0; rep < reps; rep++) {
+    for (let k = 0; k < variants.length; k++) {
+      const variant = variants[(k + rep) % variants.length]!
+      runs[variant]!.push(await withServers([variant], (servers) => client<TenkRun>({ mode: 'live', port: servers[variant]!.port, streams, n, ms, mem: true })))
+    }
+  }
+  const metrics = collect(runs, ['p50Ms', 'p99Ms', 'maxMs', 'rssPerStreamKB', 'heapPerStreamKB', 'peakRssMB', 'serverCpuUsPerFrame'])
+  const errors = Object.values(runs).flat().reduce((sum, r) => sum + r.errors, 0)
+  for (const v of variants) {
+    const m = metrics[v]!
+    console.log(`  ${v.padEnd(6)} p50 ${summary(m.p50Ms!, 2, ' ms').padEnd(24)} p99 ${summary(m.p99Ms!, 2, ' ms').padEnd(26)} RSS ${summary(m.rssPerStreamKB!, 1, ' KB').padEnd(26)} heap ${summary(m.heapPerStreamKB!, 1, ' KB').padEnd(24)} RSS at halfway ${num(m.peakRssMB!.median, 0)} MB`)
+  }
+  console.log(`  errors: ${errors} (a stream that got fewer than its ${n} frames, a refused or cut one)`)
+  cases.push({ id: 'tenk', title: `${streams} live streams`, metrics, errors })
+  totalErrors += errors
+  const rss = (v: string): number[] => runs[v]!.map((r) => r.rssPerStreamKB)
+  check('tenk-p99-abs', `${streams} streams: live p99 latency ÷ 100 ms`, metrics['ours']!.p99Ms!.median / 100, '<=', 1)
+  check('tenk-rss-vs-raw', `${streams} streams: RSS per stream, ours ÷ bare node:http`, metrics['ours']!.rssPerStreamKB!.median / metrics['raw']!.rssPerStreamKB!.median, '<=', 1,
+    pairedSpread(rss('ours'), rss('raw')))
+}
+
+interface StormRun {
+  skipped?: string
+  streams: number,
+  resumed: number,
+  reconnects: number,
+  complete: number,
+  frameErrors: number,
+  firstErrors: string[],
+  ranOnce: number,
+  ranMoreThanOnce: number,
+  errors: number
+  toResumeMs: { p50: number, p99: number, max: number },
+  cutToResumedMs: { p50: number, p99: number, max: number },
+  peakRssMB: number[]
+  instanceCpuUsPerResume: number[]
+}
+
+// Issue #15, item 6: bench/reconnect-storm.ts, with and without a jittered
+// first reconnect. It needs Redis (REDIS_URL): without it, it is skipped.
+async function reconnectStorm (): Promise<void> {
+  const streams = quick ? 200 : 5_000
+  heading(`Reconnect storm: ${streams.toLocaleString('en-US')} resumable streams on two instances sharing Redis, behind the round-robin proxy; every connection cut at once; EventSource-like clients reconnect after retry (1 s) + jitter`)
+  await settle()
+  const rows: Array<[number, StormRun]> = []
+  for (const jitter of [0, 1000]) {
+    const run = await runJson<StormRun>(['--import', 'tsx', 'bench/reconnect-storm.ts', '--streams', String(streams), '--jitter', String(jitter), ...(quick ? ['--quick'] : [])], false, 300_000)
+    if (run.skipped !== undefined) {
+      console.log(`  skipped: ${run.skipped}`)
+      return
+    }
+    rows.push([jitter, run])
+    const ms = (d: { p50: number, p99: number, max: number }): string => `p50 ${num(d.p50, 0)} / p99 ${num(d.p99, 0)} / max ${num(d.max, 0)} ms`
+    console.log(`  jitter ${String(jitter).padStart(4)} ms: reconnect → resumed ${ms(run.toResumeMs)}; cut → resumed ${ms(run.cutToResumedMs)}; peak RSS ${run.peakRssMB.map((mb) => `${num(mb, 0)} MB`).join(' and ')}; instance CPU per stream resumed ${run.instanceCpuUsPerResume.map((us) => `${num(us / 1000, 2)} ms`).join(' and ')}`)
+    console.log(`    ${run.resumed} of ${run.streams} resumed (${run.reconnects} reconnects), ${run.complete} complete with every frame once and in order (${run.frameErrors} frame errors${run.firstErrors.length > 0 ? `: ${run.firstErrors.join('; ')}` : ''}), ${run.ranOnce} commands ran once, ${run.ranMoreThanOnce} more than once`)
+    totalErrors += run.errors
+  }
+  cases.push({
+    id: 'storm',
+    title: 'reconnect storm',
+    metrics: Object.fromEntries(rows.map(([jitter, run]) => [`jitter-${jitter}`, {
+      toResumeP50Ms: summarize([run.toResumeMs.p50]),
+      toResumeP99Ms: summarize([run.toResumeMs.p99]),
+      toResumeMaxMs: summarize([run.toResumeMs.max]),
+      peakRssMB: summarize([Math.max(...run.peakRssMB)]),
+    }])),
+    errors: rows.reduce((sum, [, run]) => sum + run.errors, 0),
+  })
+}
+
 const machine = {
   cpu: cpus[0]?.model ?? 'unknown',
   cores: cpus.length,
@@ -413,7 +500,7 @@ console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB
 
 const suite: Array<[string, () => Promise<void>]> = [
   ['single', singleStream], ['slow', slowReader], ['many', manyStreams], ['idle', idleStreams],
-  ['pipeline', eventPipeline], ['live', liveLatency], ['setup', perStreamSetup], ['parser', parsers],
+  ['pipeline', eventPipeline], ['live', liveLatency], ['tenk', tenThousand], ['storm', reconnectStorm], ['setup', perStreamSetup], ['parser', parsers],
 ]
 for (const [id, run] of suite) {
   if (only !== undefined && !only.has(id)) continue

@@ -46,6 +46,8 @@ class IdleHandler extends StreamingRequestHandler {
 
 const app = Fastify({ logger: false })
 await app.register(fastifyCqrsStream, {
+  // The 10,000-stream case measures what one instance holds, not admission (the default cap is 10,000).
+  limits: { maxOpenStreams: 20_000 },
   requests: (map) => map
     .bind(StreamCommand, StreamHandler)
     .bind(LiveCommand, LiveHandler)
