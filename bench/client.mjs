@@ -209,7 +209,7 @@ async function liveMode () {
     serverCpuUsPerFrame: cpuUs(c0, c1) / (count + 2 * streams),
     ...(mid === undefined
       ? {}
-      : { rssPerStreamKB: (mid.rss - before.rss) / streams / 1024, heapPerStreamKB: (mid.heapUsed - before.heapUsed) / streams / 1024, peakRssMB: mid.rss / 2 ** 20 }),
+      : { rssPerStreamKB: (mid.rss - before.rss) / streams / 1024, heapPerStreamKB: (mid.heapUsed - before.heapUsed) / streams / 1024, heapTotalPerStreamKB: (mid.heapTotal - before.heapTotal) / streams / 1024, peakRssMB: mid.rss / 2 ** 20 }),
   }
 }
 

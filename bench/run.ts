@@ -400,7 +400,7 @@ async function perStreamSetup (): Promise<void> {
 // ---------------------------------------------------------------- main
 
 const cpus = os.cpus()
-interface TenkRun extends LiveRun { rssPerStreamKB: number, heapPerStreamKB: number, peakRssMB: number }
+interface TenkRun extends LiveRun { rssPerStreamKB: number, heapPerStreamKB: number, heapTotalPerStreamKB: number, peakRssMB: number }
 
 // Issue #15, item 8: one instance holding 10,000 streams that each send a
 // frame a second, against a bare node:http server doing the same; a fresh
@@ -420,11 +420,11 @@ async function tenThousand (): Promise<void> {
       runs[variant]!.push(await withServers([variant], (servers) => client<TenkRun>({ mode: 'live', port: servers[variant]!.port, streams, n, ms, mem: true })))
     }
   }
-  const metrics = collect(runs, ['p50Ms', 'p99Ms', 'maxMs', 'rssPerStreamKB', 'heapPerStreamKB', 'peakRssMB', 'serverCpuUsPerFrame'])
+  const metrics = collect(runs, ['p50Ms', 'p99Ms', 'maxMs', 'rssPerStreamKB', 'heapPerStreamKB', 'heapTotalPerStreamKB', 'peakRssMB', 'serverCpuUsPerFrame'])
   const errors = Object.values(runs).flat().reduce((sum, r) => sum + r.errors, 0)
   for (const v of variants) {
     const m = metrics[v]!
-    console.log(`  ${v.padEnd(6)} p50 ${summary(m.p50Ms!, 2, ' ms').padEnd(24)} p99 ${summary(m.p99Ms!, 2, ' ms').padEnd(26)} RSS ${summary(m.rssPerStreamKB!, 1, ' KB').padEnd(26)} heap ${summary(m.heapPerStreamKB!, 1, ' KB').padEnd(24)} RSS at halfway ${num(m.peakRssMB!.median, 0)} MB`)
+    console.log(`  ${v.padEnd(6)} p50 ${summary(m.p50Ms!, 2, ' ms').padEnd(24)} p99 ${summary(m.p99Ms!, 2, ' ms').padEnd(26)} RSS ${summary(m.rssPerStreamKB!, 1, ' KB').padEnd(26)} heap ${summary(m.heapPerStreamKB!, 1, ' KB').padEnd(24)} (committed ${num(m.heapTotalPerStreamKB!.median, 1)} KB) RSS at halfway ${num(m.peakRssMB!.median, 0)} MB`)
   }
   console.log(`  errors: ${errors} (a stream that got fewer than its ${n} frames, a refused or cut one)`)
   cases.push({ id: 'tenk', title: `${streams} live streams`, metrics, errors })
