@@ -31,7 +31,7 @@ else if (!existsSync(join(root, 'dist', 'index.js'))) {
 const onlyAt = argv.indexOf('--only')
 const only = onlyAt === -1 ? undefined : new Set((argv[onlyAt + 1] ?? '').split(','))
 
-// Sizes of every case: the full run (about 6 minutes on 2 cores) and --quick.
+// Sizes of every case: the full run (about 10 minutes on 2 cores) and --quick.
 const plan = quick
   ? {
       single: { n: 2_000, rounds: 1, reps: 1 },
