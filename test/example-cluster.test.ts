@@ -16,6 +16,7 @@ import { keyPrefix, REDIS_URL } from './fixtures/redis-apps.js'
 import { listen, openSse, startStreamId } from './fixtures/sse-client.js'
 import { plainEnv } from './fixtures/child-instance.js'
 import { streamCommand, type StreamCommandError } from '../src/client/index.js'
+import { isFree } from './fixtures/free-ports.js'
 
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
 const EXCHANGE = `test.cluster.${randomUUID()}`
@@ -136,15 +137,6 @@ t.test('sharedServices: in memory without REDIS_URL and AMQP_URL; Redis and Rabb
   await both.close()
   await t.rejects(sharedServices({ REDIS_URL, AMQP_URL: 'amqp://guest:guest@127.0.0.1:1' }), { code: 'FST_ERR_CQRS_STREAM_BROKER_UNAVAILABLE' })
 })
-
-/** True when nothing listens on `port` now. */
-function isFree (port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer()
-    server.once('error', () => resolve(false))
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
-  })
-}
 
 /**
  * A port P with P+1 and P+2 free too (the cluster takes all three), below
