@@ -7,6 +7,12 @@ import { isExposed, isFailure, toPublicError } from './public-error.js'
 import type { ConnectionOwner, SseConnection } from './sse-connection.js'
 import { isTerminable, terminateSource } from '../run/terminable.js'
 
+// A failed store's log is deleted again after 0.5 s, 1 s, 2 s ... up to a
+// minute apart: about ten minutes in all, as long as Redis keeps an idle log.
+const DROP_RETRY_FIRST_MS = 500
+const DROP_RETRY_MAX_MS = 60_000
+const DROP_ATTEMPTS = 15
+
 /** Where the run reports failures it turned into `error` frames. */
 export interface RunLogger {
   info (object: object, message: string): void
@@ -261,6 +267,21 @@ export class StreamRun<T> implements ConnectionOwner {
       if (!this.#storeUsable) return
       this.#storeUsable = false
       this.#options.logger.warn({ err: error, streamId: this.streamId }, 'fastify-cqrs-stream: the stream store failed; this stream goes on without resume')
+      this.#dropLog()
+    })
+  }
+
+  // A log that no longer gets this run's frames must not read as running:
+  // a follower elsewhere would wait on it until its TTL (Redis: 10 min),
+  // and a reconnect be served frames with a hole. The store has just
+  // failed, so the delete is tried again, backing off, until it lands.
+  #dropLog (attempt = 0): void {
+    const { store } = this.#resume!
+    Promise.resolve().then(() => store.delete(this.streamId)).then(undefined, () => {
+      /* c8 ignore next -- giving up after ten minutes of failures is not waited for in tests */
+      if (attempt >= DROP_ATTEMPTS) return
+      const delayMs = Math.min(DROP_RETRY_MAX_MS, DROP_RETRY_FIRST_MS * 2 ** attempt)
+      setTimeout(() => { this.#dropLog(attempt + 1) }, delayMs).unref()
     })
   }
 
