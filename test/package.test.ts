@@ -68,7 +68,7 @@ t.before(async () => {
 
 t.test('npm run build compiles src/ into dist/ and checks the pack', async (t) => {
   const out = await run('npm', ['run', 'build'], pkgDir)
-  t.match(out, /check-pack: .* only dist\/ and docs/)
+  t.match(out, /check-pack: .* only dist\/, docs and sql\/outbox\.sql/)
   const built = await readdir(join(pkgDir, 'dist'), { recursive: true })
   const builtPaths = built.map((path) => path.split(sep).join('/'))
   const sources = (await readdir(join(pkgDir, 'src'), { recursive: true })).filter((path) => path.endsWith('.ts'))
@@ -94,11 +94,11 @@ t.test('npm run build compiles src/ into dist/ and checks the pack', async (t) =
 
 let tarball = ''
 
-t.test('npm pack holds only dist/, the docs and package.json', async (t) => {
+t.test('npm pack holds only dist/, the docs, the outbox SQL and package.json', async (t) => {
   const [dry] = JSON.parse(await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], pkgDir)) as PackReport[]
   const paths = dry!.files.map((file) => file.path).sort()
-  const stray = paths.filter((path) => !(path === 'package.json' || docs.includes(path) || /^dist\/.+\.(js|d\.ts)$/.test(path) || /^docs\/[\w.-]+\.(md|svg)$/.test(path)))
-  t.same(stray, [], 'nothing but dist/**/*.{js,d.ts}, docs/*.{md,svg}, README.md, CHANGELOG.md, LICENSE, package.json')
+  const stray = paths.filter((path) => !(path === 'package.json' || docs.includes(path) || /^dist\/.+\.(js|d\.ts)$/.test(path) || /^docs\/[\w.-]+\.(md|svg)$/.test(path) || path === 'sql/outbox.sql'))
+  t.same(stray, [], 'nothing but dist/**/*.{js,d.ts}, docs/*.{md,svg}, sql/outbox.sql, README.md, CHANGELOG.md, LICENSE, package.json')
   for (const dir of ['src/', 'test/', 'example-app/', 'bench/', '.ci/', 'node_modules/']) {
     t.notOk(paths.some((path) => path.startsWith(dir)), `no ${dir}`)
   }
@@ -145,7 +145,9 @@ t.test('package.json: types-first exports, fastify as a peer, no side effects', 
   t.same(manifest.exports['./client'], { types: './dist/client/index.d.ts', default: './dist/client/index.js' }, 'the client subpath, types first')
   t.same(manifest.exports['./redis'], { types: './dist/redis/index.d.ts', default: './dist/redis/index.js' }, 'the Redis subpath')
   t.same(manifest.exports['./amqp'], { types: './dist/amqp/index.d.ts', default: './dist/amqp/index.js' }, 'the AMQP subpath')
-  t.same(manifest.peerDependenciesMeta, { amqplib: { optional: true }, ioredis: { optional: true } }, 'their drivers are optional peers')
+  t.same(manifest.exports['./postgres'], { types: './dist/postgres/index.d.ts', default: './dist/postgres/index.js' }, 'the PostgreSQL subpath')
+  t.equal(manifest.exports['./sql/outbox.sql'], './sql/outbox.sql', "the outbox's SQL, for teams that run their own migrations")
+  t.same(manifest.peerDependenciesMeta, { amqplib: { optional: true }, ioredis: { optional: true }, pg: { optional: true } }, 'their drivers are optional peers')
   t.equal(manifest.peerDependencies.fastify, '^5.0.0')
   t.notOk('fastify' in manifest.dependencies, 'fastify is a peer, not a dependency')
   t.equal(manifest.peerDependencies['@sinclair/typebox'], '^0.34.0', 'TypeBox is a peer: the app and the package must share one copy for the schema types to match')
@@ -167,7 +169,7 @@ t.test('the installed tarball works with only the declared dependencies', async 
   // what the type tests import), linked from this repository; nothing else.
   const linked = [
     ...Object.keys(manifest.dependencies), ...Object.keys(manifest.peerDependencies),
-    '@types/node', '@fastify/type-provider-typebox',
+    '@types/node', '@types/pg', '@fastify/type-provider-typebox',
   ]
   for (const name of new Set(linked)) {
     await mkdir(join(consumer, 'node_modules', name, '..'), { recursive: true })
@@ -184,6 +186,8 @@ import fastifyCqrsStreamDefault, { fastifyCqrsStream, Request, StreamingRequestH
 import { streamCommand, StreamCommandError } from 'fastify-cqrs-stream/client'
 import { RedisStreamStore } from 'fastify-cqrs-stream/redis'
 import { AmqpMessageBroker } from 'fastify-cqrs-stream/amqp'
+import { PostgresOutbox, OutboxRelay } from 'fastify-cqrs-stream/postgres'
+import { readFileSync } from 'node:fs'
 
 
 const require = createRequire(import.meta.url)
@@ -211,7 +215,8 @@ console.log(JSON.stringify({
   clientResolved: import.meta.resolve('fastify-cqrs-stream/client'),
   clientFrames,
   clientError: clientError instanceof StreamCommandError && clientError.code + ' ' + clientError.statusCode,
-  optional: [import.meta.resolve('fastify-cqrs-stream/redis'), typeof RedisStreamStore, import.meta.resolve('fastify-cqrs-stream/amqp'), typeof AmqpMessageBroker.connect],
+  optional: [import.meta.resolve('fastify-cqrs-stream/redis'), typeof RedisStreamStore, import.meta.resolve('fastify-cqrs-stream/amqp'), typeof AmqpMessageBroker.connect, import.meta.resolve('fastify-cqrs-stream/postgres'), typeof PostgresOutbox, typeof OutboxRelay],
+  outboxSql: readFileSync(new URL(import.meta.resolve('fastify-cqrs-stream/sql/outbox.sql')), 'utf8').includes('CREATE TABLE IF NOT EXISTS cqrs_outbox'),
   frames: response.body.split('\\n').filter((line) => line.startsWith('data: ')).map((line) => JSON.parse(line.slice(6))),
 }))
 `)
@@ -227,7 +232,8 @@ console.log(JSON.stringify({
     t.match(result.clientResolved, /\/consumer\/node_modules\/fastify-cqrs-stream\/dist\/client\/index\.js$/)
     t.same(result.clientFrames, ['start', 'progress', 'complete'], 'fastify-cqrs-stream/client streams the route')
     t.equal(result.clientError, 'FST_ERR_VALIDATION 400', 'and throws its coded errors')
-    t.match(result.optional, [/\/dist\/redis\/index\.js$/, 'function', /\/dist\/amqp\/index\.js$/, 'function'], 'the optional subpaths load with their drivers')
+    t.match(result.optional, [/\/dist\/redis\/index\.js$/, 'function', /\/dist\/amqp\/index\.js$/, 'function', /\/dist\/postgres\/index\.js$/, 'function', 'function'], 'the optional subpaths load with their drivers')
+    t.equal(result.outboxSql, true, 'the outbox SQL file is exported')
   })
 
   t.test('the main entry and the client never load the optional drivers', async (t) => {
@@ -249,7 +255,7 @@ console.log(JSON.stringify({
     }
     const main = await reachable('dist/index.js')
     t.ok(main.has('package:awilix'), 'the walk finds package imports')
-    t.notOk(main.has('package:ioredis') || main.has('package:amqplib'), 'the main entry imports neither ioredis nor amqplib')
+    t.notOk(main.has('package:ioredis') || main.has('package:amqplib') || main.has('package:pg'), 'the main entry imports neither ioredis, amqplib nor pg')
     t.ok((await reachable('dist/redis/index.js')).has('package:ioredis'), 'the Redis entry does')
     t.ok((await reachable('dist/amqp/index.js')).has('package:amqplib'), 'the AMQP entry does')
   })
@@ -264,6 +270,7 @@ console.log(JSON.stringify({
         .replaceAll("from '../../src/client/index.js'", "from 'fastify-cqrs-stream/client'")
         .replaceAll("from '../../src/redis/index.js'", "from 'fastify-cqrs-stream/redis'")
         .replaceAll("from '../../src/amqp/index.js'", "from 'fastify-cqrs-stream/amqp'")
+        .replaceAll("from '../../src/postgres/index.js'", "from 'fastify-cqrs-stream/postgres'")
       if (file.endsWith('.test-d.ts')) t.not(rewritten, text, `${file} imports the package`)
       await writeFile(join(types, file), rewritten)
     }

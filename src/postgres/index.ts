@@ -1,0 +1,8 @@
+// fastify-cqrs-stream/postgres: a transactional outbox on PostgreSQL (pg,
+// an optional peer dependency) and the relay that publishes it. Only this
+// entry point deals with pg; the main entry never imports it.
+export { PostgresOutbox } from './postgres-outbox.js'
+export type { PostgresOutboxOptions, DeadOutboxRow } from './postgres-outbox.js'
+export { OutboxRelay } from './outbox-relay.js'
+export type { OutboxRelayStats } from './outbox-relay.js'
+export type { OutboxRelayOptions, OutboxRelayLogger } from './relay-options.js'

@@ -1,0 +1,159 @@
+import type { ClientBase, Pool } from 'pg'
+import type { BrokerMessage, MessageBroker } from '../brokers/message-broker.js'
+import { InvalidOptionError } from '../errors.js'
+import { messageClassOf } from '../messages/message.js'
+import { NotificationEventMessage } from '../messages/notification-event.js'
+import { outboxSql, type OutboxSql } from './outbox-sql.js'
+
+export interface PostgresOutboxOptions {
+  /** A node-postgres pool: `send()`, `migrate()`, `dead()`, `retry()` and the relays take their connections from it. */
+  readonly pool: Pool
+  /** The outbox table, optionally schema-qualified. Default `'cqrs_outbox'`. */
+  readonly table?: string
+}
+
+/** A row that ran out of attempts: see {@link PostgresOutbox.dead}. */
+export interface DeadOutboxRow {
+  /** The row's id, for {@link PostgresOutbox.retry} (a bigint, as a string). */
+  readonly id: string
+  readonly message: BrokerMessage
+  readonly attempts: number
+  readonly createdAt: Date
+  /** The last send's error message. */
+  readonly lastError: string | null
+}
+
+interface DeadRow {
+  id: string
+  event_id: string
+  topic: string
+  name: string
+  payload: Record<string, unknown>
+  attempts: number
+  created_at: Date
+  last_error: string | null
+}
+
+/** A notification event as the broker gets it (the same shape the mediator sends). */
+export function brokerMessageOf (event: NotificationEventMessage): BrokerMessage {
+  return { messageName: messageClassOf(event).name, messageId: event.eventId, topic: event.topic, payload: event.payload }
+}
+
+/**
+ * A transactional outbox on PostgreSQL: notification events are written to
+ * a table in the same transaction as the change they announce, and an
+ * {@link OutboxRelay} publishes them once committed. A rolled-back change
+ * publishes nothing; a committed one is published at least once, with its
+ * event id as the broker's `messageId` on every attempt.
+ *
+ * As the plugin's `messageBroker`, the events a handler emits are written
+ * to the outbox (each in its own statement) instead of going to the broker
+ * from memory: a crash after the item loses none of them.
+ * @example
+ * import pg from 'pg'
+ * import { PostgresOutbox, OutboxRelay } from 'fastify-cqrs-stream/postgres'
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * const outbox = new PostgresOutbox({ pool })
+ * await outbox.migrate()
+ * const client = await pool.connect()
+ * try {
+ *   await client.query('BEGIN')
+ *   await client.query('UPDATE orders SET shipped = true WHERE id = $1', [orderId])
+ *   await outbox.add(client, new OrderShipped({ orderId }))
+ *   await client.query('COMMIT')
+ * } catch (error) {
+ *   await client.query('ROLLBACK')
+ *   throw error
+ * } finally {
+ *   client.release()
+ * }
+ */
+export class PostgresOutbox implements MessageBroker {
+  readonly pool: Pool
+  /** @internal the table's statements, shared with the relays. */
+  readonly sql: OutboxSql
+
+  constructor (options: PostgresOutboxOptions) {
+    if (typeof options !== 'object' || options === null || typeof options.pool?.connect !== 'function') {
+      throw new InvalidOptionError('pool', 'must be a pg Pool (new pg.Pool({ connectionString }))')
+    }
+    this.pool = options.pool
+    this.sql = outboxSql(options.table ?? 'cqrs_outbox')
+  }
+
+  /** The table's name, as given. */
+  get table (): string { return this.sql.table }
+
+  /**
+   * Creates the table, its indexes and its NOTIFY trigger, if missing.
+   * Idempotent, and safe from several instances at once. Teams that run
+   * their own migrations apply `sql/outbox.sql` (the default table) instead.
+   */
+  async migrate (): Promise<void> {
+    const client = await this.pool.connect()
+    try {
+      await client.query(this.sql.migrate)
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {})
+      throw error
+    } finally {
+      client.release()
+    }
+  }
+
+  /**
+   * Writes `events` to the outbox with `client`, inside the caller's
+   * transaction: rolled back with it, published once it commits. An event
+   * already in the outbox (same `eventId`) is kept once.
+   * @example
+   * await outbox.add(client, [new OrderShipped({ orderId }), new InvoiceSent({ orderId })])
+   */
+  async add (client: ClientBase, events: NotificationEventMessage | readonly NotificationEventMessage[]): Promise<void> {
+    await this.#insert(client, (Array.isArray(events) ? events : [events]).map(toMessage))
+  }
+
+  /** As a `MessageBroker`: writes the message to the outbox in a statement of its own; the relay publishes it. */
+  async send (message: BrokerMessage): Promise<void> {
+    await this.#insert(this.pool, [message])
+  }
+
+  async #insert (client: ClientBase | Pool, messages: readonly BrokerMessage[]): Promise<void> {
+    if (messages.length === 0) return
+    await client.query(this.sql.insert, [
+      messages.map((m) => m.messageId),
+      messages.map((m) => m.topic),
+      messages.map((m) => m.messageName),
+      messages.map((m) => JSON.stringify(m.payload)),
+    ])
+  }
+
+  /** Rows that ran out of attempts, oldest first: they stay until retried or deleted by hand. */
+  async dead (limit = 100): Promise<DeadOutboxRow[]> {
+    const { rows } = await this.pool.query<DeadRow>(this.sql.dead, [limit])
+    return rows.map((row) => ({
+      id: row.id,
+      message: { messageName: row.name, messageId: row.event_id, topic: row.topic, payload: row.payload },
+      attempts: row.attempts,
+      createdAt: row.created_at,
+      lastError: row.last_error,
+    }))
+  }
+
+  /**
+   * Makes dead row `id` pending again, with its attempts reset, and wakes
+   * the relays. False when there is no dead row of that id.
+   */
+  async retry (id: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(this.sql.retry, [id])
+    if (rowCount === 0) return false
+    await this.pool.query(this.sql.notify)
+    return true
+  }
+}
+
+function toMessage (event: NotificationEventMessage): BrokerMessage {
+  if (!(event instanceof NotificationEventMessage)) {
+    throw new InvalidOptionError('events', 'must be notification events (classes made with NotificationEvent(topic, schema))')
+  }
+  return brokerMessageOf(event)
+}

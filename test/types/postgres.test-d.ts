@@ -1,0 +1,60 @@
+// Type tests of the PostgreSQL outbox, fastify-cqrs-stream/postgres (see expect.ts).
+import { Type } from '@sinclair/typebox'
+import Fastify from 'fastify'
+import pg from 'pg'
+import fastifyCqrsStream, { NotificationEvent, type BrokerMessage, type MessageBroker } from '../../src/index.js'
+import { OutboxRelay, PostgresOutbox, type DeadOutboxRow, type OutboxRelayOptions, type OutboxRelayStats } from '../../src/postgres/index.js'
+import { expectAssignable, expectExact, use } from './expect.js'
+
+class OrderShipped extends NotificationEvent('orders.shipped', Type.Object({ orderId: Type.String() })) {}
+
+export async function wire (): Promise<void> {
+  const pool = new pg.Pool({ connectionString: 'postgres://localhost/app' })
+  const outbox = new PostgresOutbox({ pool, table: 'app.outbox' })
+  expectExact<Promise<void>>()(outbox.migrate())
+  expectExact<string>()(outbox.table)
+  // It stands where a broker goes.
+  expectAssignable<MessageBroker>(outbox)
+  const app = Fastify()
+  await app.register(fastifyCqrsStream, { messageBroker: outbox })
+
+  // add() takes a client in a transaction, and one notification event or several.
+  const client = await pool.connect()
+  expectExact<Promise<void>>()(outbox.add(client, new OrderShipped({ orderId: 'a' })))
+  expectExact<Promise<void>>()(outbox.add(client, [new OrderShipped({ orderId: 'a' })]))
+  // @ts-expect-error a plain object is not a notification event
+  use(outbox.add(client, { orderId: 'a' }))
+  // @ts-expect-error the pool is required
+  use(new PostgresOutbox({ table: 'x' }))
+
+  expectExact<Promise<DeadOutboxRow[]>>()(outbox.dead())
+  const [row] = await outbox.dead(10)
+  expectExact<string>()(row!.id)
+  expectExact<BrokerMessage>()(row!.message)
+  expectExact<string | null>()(row!.lastError)
+  expectExact<Promise<boolean>>()(outbox.retry(row!.id))
+
+  const broker: MessageBroker = { async send () {} }
+  const options: OutboxRelayOptions = {
+    outbox,
+    broker,
+    batchSize: 100,
+    pollMs: 5000,
+    maxAttempts: 10,
+    retryDelayMs: 1000,
+    maxRetryDelayMs: 300_000,
+    orderPerTopic: true,
+    listen: false,
+    retentionMs: 86_400_000,
+    cleanupEveryMs: 60_000,
+    logger: app.log,
+  }
+  const relay = new OutboxRelay(options)
+  expectExact<Promise<void>>()(relay.start())
+  expectExact<Promise<void>>()(relay.stop())
+  expectExact<OutboxRelayStats>()(relay.stats)
+  // @ts-expect-error the broker is required
+  use(new OutboxRelay({ outbox }))
+  // @ts-expect-error stats are read-only
+  relay.stats.sent = 1
+}
