@@ -1,9 +1,11 @@
 import { asClass, asValue, createContainer } from 'awilix'
+import type { ItemTransactions } from '../src/postgres/index.js'
 import type { Http2SecureServer } from 'node:http2'
 import Fastify, { type FastifyHttp2SecureOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fastifyCqrsStream, { InMemoryMessageBroker, type MessageBroker, type StreamStore } from '../src/index.js'
 import { OrderAnalyticsHandler, OrderProcessedHandler, ProcessOrdersHandler } from './handlers.js'
 import { OrderAnalyticsEvent, OrderProcessedEvent, ProcessOrdersCommand } from './messages.js'
+import { MemoryOrderLog, PostgresOrderLog } from './order-log.js'
 import { clientModules } from './client-modules.js'
 import { indexPage } from './page.js'
 import { AnalyticsService, OrderService } from './services.js'
@@ -25,6 +27,12 @@ export interface BuildAppOptions {
   instance?: string
   /** Serve HTTPS with HTTP/2 (and HTTP/1.1 for clients without it) with this key and certificate. @default plain HTTP/1.1 */
   tls?: { key: string, cert: string }
+  /**
+   * With the PostgreSQL outbox (the cluster demo): orders are written to
+   * PostgreSQL in each item's transaction, committed with their events.
+   * @default orders are recorded in memory
+   */
+  itemTransactions?: ItemTransactions
 }
 
 /**
@@ -44,6 +52,9 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     orders: options.orders === undefined ? asClass(OrderService).singleton() : asValue(options.orders),
     analytics: asClass(AnalyticsService).singleton(),
   })
+  const items = options.itemTransactions
+  if (items === undefined) container.register({ orderLog: asClass(MemoryOrderLog).singleton() })
+  else container.register({ tx: items.resolver, orderLog: asClass(PostgresOrderLog).scoped() })
 
   await app.register(fastifyCqrsStream, {
     container,
@@ -54,6 +65,7 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     messageBroker: options.broker ?? new InMemoryMessageBroker(),
     retryMs: options.retryMs,
     streamStore: options.streamStore,
+    middlewares: items === undefined ? [] : [items.middleware],
   })
 
   // Which instance served a request: behind the cluster demo's proxy, a

@@ -4,8 +4,9 @@ import { fileURLToPath } from 'node:url'
 import { roundRobinProxy } from './round-robin-proxy.js'
 
 // `npm run start:cluster`: two instances of the orders demo sharing Redis
-// (resumable streams) and RabbitMQ (notifications), behind a round-robin
-// proxy on http://localhost:3000. Reload the page mid-run, or cut a
+// (resumable streams), PostgreSQL (orders, and the outbox their OrderShipped
+// notifications go through) and RabbitMQ (where each instance's outbox
+// relay publishes them), behind a round-robin proxy on http://localhost:3000. Reload the page mid-run, or cut a
 // connection: the stream resumes on whichever instance the proxy picks.
 // PORT is the proxy's; the instances take PORT+1 and PORT+2.
 const port = Number(process.env.PORT ?? 3000)
@@ -14,6 +15,7 @@ const env = {
   ...process.env,
   REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   AMQP_URL: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+  DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
 }
 if (!Number.isInteger(port) || port < 1 || port > 65533) {
   console.error(`PORT must be a port number below 65534, got ${process.env.PORT}`)

@@ -3,6 +3,7 @@ import { EventHandler, StreamingRequestHandler, type StreamContext } from '../sr
 import {
   OrderAnalyticsEvent, OrderProcessedEvent, OrderProcessedResult, OrderShipped, type ProcessOrdersCommand,
 } from './messages.js'
+import type { OrderLog } from './order-log.js'
 import type { AnalyticsService, OrderService } from './services.js'
 
 /**
@@ -14,15 +15,19 @@ import type { AnalyticsService, OrderService } from './services.js'
  */
 export class ProcessOrdersHandler extends StreamingRequestHandler<ProcessOrdersCommand> {
   readonly #orders: OrderService
+  readonly #orderLog: OrderLog
 
-  constructor ({ orders }: { orders: OrderService }) {
+  constructor ({ orders, orderLog }: { orders: OrderService, orderLog: OrderLog }) {
     super()
     this.#orders = orders
+    this.#orderLog = orderLog
   }
 
-  async * handle (command: ProcessOrdersCommand, { signal }: StreamContext): AsyncGenerator<OrderProcessedResult> {
+  async * handle (command: ProcessOrdersCommand, { signal, streamId }: StreamContext): AsyncGenerator<OrderProcessedResult> {
     for (const orderId of command.orderIds) {
       const order = await this.#orders.process(orderId, { signal })
+      // In the cluster demo, a row in PostgreSQL, committed with this order's events before its frame.
+      await this.#orderLog.record(order, streamId)
       this.emit(new OrderProcessedEvent({ orderId, customerId: order.customerId, totalAmount: order.total }))
       this.emit(new OrderAnalyticsEvent({ orderId, category: order.category }))
       yield new OrderProcessedResult({

@@ -4,8 +4,9 @@ import { tlsFromEnv } from './tls.js'
 
 // `npm start`: the orders demo on http://localhost:3000 (PORT, HOST and
 // ORDER_DELAY_MS change the defaults). Everything in memory, unless
-// REDIS_URL (resumable streams shared between instances) or AMQP_URL
-// (notifications to RabbitMQ) are set, as `npm run start:cluster` does.
+// REDIS_URL (resumable streams shared between instances), AMQP_URL
+// (notifications to RabbitMQ) or DATABASE_URL (orders in PostgreSQL, their
+// notifications through the outbox) are set, as `npm run start:cluster` does.
 // HTTPS=1 serves it over HTTPS and HTTP/2, with TLS_KEY and TLS_CERT (PEM
 // files) or a self-signed certificate made at startup.
 const port = Number(process.env.PORT ?? 3000)

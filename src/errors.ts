@@ -190,3 +190,24 @@ export const StreamStoreUnavailableError = createError<[string, Cause?]>(
   'fastify-cqrs-stream: the stream store is unavailable (%s). Streams go on without resume until it is back; check the Redis connection.',
   503
 )
+
+/** A stream's item transaction (fastify-cqrs-stream/postgres) was used after its stream ended. */
+export const ItemTransactionEndedError = createError<[string]>(
+  'FST_ERR_CQRS_STREAM_TRANSACTION_ENDED',
+  'fastify-cqrs-stream: the item transaction of stream %s has ended. Use it only from the stream\'s handler and event handlers, while the stream runs.',
+  500
+)
+
+/** A handler asked for the stream's item transaction, but the stream runs without the item-transaction middleware. */
+export const ItemTransactionMissingError = createError<[string]>(
+  'FST_ERR_CQRS_STREAM_NO_TRANSACTION',
+  'fastify-cqrs-stream: stream %s has no item transaction. Add outbox.itemTransactions().middleware to the plugin\'s middlewares, with its resolver in the container.',
+  500
+)
+
+/** PostgreSQL answered an item's COMMIT with a rollback: a statement of the item failed (and was caught). */
+export const ItemTransactionRolledBackError = createError<[string]>(
+  'FST_ERR_CQRS_STREAM_TRANSACTION_FAILED',
+  'fastify-cqrs-stream: the item transaction of stream %s was rolled back by PostgreSQL, because a statement in it failed. The item was not sent; a failed query must end the item (rethrow it), or be retried in a savepoint.',
+  500
+)

@@ -17,6 +17,10 @@ import { listen, openSse, startStreamId } from './fixtures/sse-client.js'
 import { plainEnv } from './fixtures/child-instance.js'
 import { streamCommand, type StreamCommandError } from '../src/client/index.js'
 import { isFree } from './fixtures/free-ports.js'
+import { observer, takeAll } from './fixtures/amqp-rabbit.js'
+import { PG_URL } from './fixtures/postgres.js'
+import { PostgresOutbox } from '../src/postgres/index.js'
+import pg from 'pg'
 
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672'
 const EXCHANGE = `test.cluster.${randomUUID()}`
@@ -127,7 +131,7 @@ t.test('the proxy cuts the client when an instance cuts a response it began', as
   t.equal(cut, 'cut after "data: 1\\n\\n"')
 })
 
-t.test('sharedServices: in memory without REDIS_URL and AMQP_URL; Redis and RabbitMQ with them', async (t) => {
+t.test('sharedServices: in memory without REDIS_URL, AMQP_URL and DATABASE_URL; Redis, RabbitMQ and the PostgreSQL outbox with them', async (t) => {
   const none = await sharedServices({})
   t.same(none.options, { broker: undefined, streamStore: undefined })
   await none.close()
@@ -135,7 +139,22 @@ t.test('sharedServices: in memory without REDIS_URL and AMQP_URL; Redis and Rabb
   t.ok(both.options.streamStore instanceof RedisStreamStore)
   t.equal(typeof both.options.broker?.send, 'function')
   await both.close()
+  const all = await sharedServices({ REDIS_URL, AMQP_URL, AMQP_EXCHANGE: EXCHANGE, DATABASE_URL: PG_URL })
+  t.ok(all.options.broker instanceof PostgresOutbox, 'notifications go through the outbox')
+  t.equal(typeof all.options.itemTransactions?.middleware, 'function', 'and orders are written in item transactions')
+  await all.close()
+  const outboxOnly = await sharedServices({ DATABASE_URL: PG_URL })
+  t.ok(outboxOnly.options.broker instanceof PostgresOutbox, 'without AMQP_URL, the relay keeps them in memory')
+  // The demo app on them: each order a row of demo_orders, in its item's transaction.
+  const app = await buildApp({ orderDelayMs: 0, ...outboxOnly.options })
+  const response = await app.inject({ url: '/orders/process?orderIds=p&orderIds=q' })
+  const streamId = (JSON.parse(response.body.split('\n').find((line) => line.startsWith('data: '))!.slice(6)) as { streamId: string }).streamId
+  await app.close()
+  const rows = await (outboxOnly.options.broker as PostgresOutbox).pool.query('SELECT order_id FROM demo_orders WHERE stream_id = $1 ORDER BY order_id', [streamId])
+  t.same(rows.rows, [{ order_id: 'p' }, { order_id: 'q' }], 'the demo writes its orders to PostgreSQL')
+  await outboxOnly.close()
   await t.rejects(sharedServices({ REDIS_URL, AMQP_URL: 'amqp://guest:guest@127.0.0.1:1' }), { code: 'FST_ERR_CQRS_STREAM_BROKER_UNAVAILABLE' })
+  await t.rejects(sharedServices({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }), { code: 'ECONNREFUSED' })
 })
 
 /**
@@ -151,8 +170,10 @@ async function threeFreePorts (): Promise<number> {
 
 t.test('npm run start:cluster: two instances behind the proxy, stopped by SIGTERM', async (t) => {
   const port = await threeFreePorts()
+  const watch = await observer(t)
+  const shippedQueue = await watch.boundQueue(EXCHANGE, 'orders.shipped')
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../example-app/cluster.ts', import.meta.url))], {
-    env: { ...plainEnv(), PORT: String(port), AMQP_EXCHANGE: EXCHANGE },
+    env: { ...plainEnv(), PORT: String(port), AMQP_EXCHANGE: EXCHANGE, DATABASE_URL: PG_URL },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const exited = once(child, 'exit')
@@ -177,6 +198,21 @@ t.test('npm run start:cluster: two instances behind the proxy, stopped by SIGTER
   const datas = streamed.parser.frames.map((frame) => JSON.parse(frame.data) as { type: string, data?: { orderId: string } })
   t.same(datas.map((data) => data.type), ['start', 'progress', 'progress', 'complete'])
   t.same(datas.slice(1, 3).map((data) => data.data!.orderId), ['x', 'y'])
+  // Each order a row in PostgreSQL, committed with its OrderShipped, which a relay published to RabbitMQ.
+  const db = new pg.Client({ connectionString: PG_URL })
+  await db.connect()
+  t.teardown(() => db.end())
+  const streamId = url.split('/').at(-1)!
+  t.same((await db.query('SELECT order_id FROM demo_orders WHERE stream_id = $1 ORDER BY order_id', [streamId])).rows, [{ order_id: 'x' }, { order_id: 'y' }])
+  const shipped: string[] = []
+  for (let tries = 0; tries < 100 && shipped.length < 2; tries++) {
+    for (const message of await takeAll(watch.channel, shippedQueue)) {
+      const { orderId } = JSON.parse(message.content.toString()) as { orderId: string }
+      if (orderId === 'x' || orderId === 'y') shipped.push(orderId)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.same(shipped.sort(), ['x', 'y'], 'OrderShipped for both, through the outbox')
 
   // The crash demo: SIGKILL the instance that runs a stream. The client reconnects through the proxy to
   // the other one, which follows the stream from Redis until it sees the owner gone: the coded error.

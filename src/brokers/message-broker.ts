@@ -1,3 +1,5 @@
+import type { StreamContext } from '../handlers/stream-context.js'
+
 /**
  * A notification event as it leaves the process: python-cqrs's `Message`.
  * @example
@@ -17,11 +19,14 @@ export interface BrokerMessage {
 /**
  * Where notification events go. `send` resolves when the broker has taken
  * the message; a rejection is reported like a failing event handler.
+ * `context` is the stream whose handler (or event handler) emitted the
+ * event: a broker may tie the message to that stream, as the PostgreSQL
+ * outbox writes it in the stream's item transaction.
  * @example
  * class LogBroker implements MessageBroker {
- *   async send (message: BrokerMessage) { console.log(message.topic, message.payload) }
+ *   async send (message: BrokerMessage, context?: StreamContext) { console.log(context?.streamId, message.topic, message.payload) }
  * }
  */
 export interface MessageBroker {
-  send (message: BrokerMessage): Promise<void>
+  send (message: BrokerMessage, context?: StreamContext): Promise<void>
 }

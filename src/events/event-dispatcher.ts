@@ -113,7 +113,7 @@ export class EventDispatcher {
         messageId: event.eventId,
         topic: event.topic,
         payload: event.payload,
-      })
+      }, target.context)
       return undefined
     } catch (error) {
       return this.#failed(error, event, 'messageBroker', target)

@@ -2,7 +2,10 @@ import type { ClientBase, Pool } from 'pg'
 import type { BrokerMessage, MessageBroker } from '../brokers/message-broker.js'
 import { InvalidOptionError } from '../errors.js'
 import { messageClassOf } from '../messages/message.js'
+import type { StreamContext } from '../handlers/stream-context.js'
 import { NotificationEventMessage } from '../messages/notification-event.js'
+import type { ItemTransaction } from './item-transaction.js'
+import { itemTransactions, type ItemTransactions } from './item-transactions.js'
 import { outboxSql, type OutboxSql } from './outbox-sql.js'
 
 export interface PostgresOutboxOptions {
@@ -21,6 +24,11 @@ export interface DeadOutboxRow {
   readonly createdAt: Date
   /** The last send's error message. */
   readonly lastError: string | null
+}
+
+// A pool, a client or an item transaction: what an INSERT can run on.
+interface Queryable {
+  query (text: string, values: unknown[]): Promise<unknown>
 }
 
 interface DeadRow {
@@ -72,6 +80,8 @@ export class PostgresOutbox implements MessageBroker {
   readonly pool: Pool
   /** @internal the table's statements, shared with the relays. */
   readonly sql: OutboxSql
+  // The item transactions of the streams running now, by stream id.
+  readonly #open = new Map<string, ItemTransaction>()
 
   constructor (options: PostgresOutboxOptions) {
     if (typeof options !== 'object' || options === null || typeof options.pool?.connect !== 'function') {
@@ -112,12 +122,34 @@ export class PostgresOutbox implements MessageBroker {
     await this.#insert(client, (Array.isArray(events) ? events : [events]).map(toMessage))
   }
 
-  /** As a `MessageBroker`: writes the message to the outbox in a statement of its own; the relay publishes it. */
-  async send (message: BrokerMessage): Promise<void> {
-    await this.#insert(this.pool, [message])
+  /**
+   * As a `MessageBroker`: writes the message to the outbox, in the item
+   * transaction of the stream that emitted it when it has one (see
+   * {@link itemTransactions}), else in a statement of its own. The relay
+   * publishes it once committed.
+   */
+  async send (message: BrokerMessage, context?: StreamContext): Promise<void> {
+    const transaction = context === undefined ? undefined : this.#open.get(context.streamId)
+    await this.#insert(transaction ?? this.pool, [message])
   }
 
-  async #insert (client: ClientBase | Pool, messages: readonly BrokerMessage[]): Promise<void> {
+  /**
+   * Items as commit points: each stream gets an {@link ItemTransaction}
+   * (resolved from its scope by `resolver`), and the `middleware` commits it
+   * at every item, after the item's events were handled and written here,
+   * before the item is sent to the client (or kept for a reconnect). A
+   * throw or an abort rolls back the item in progress with its events.
+   * Use the outbox as the `messageBroker` so that events join the item.
+   * @example
+   * const items = outbox.itemTransactions()
+   * container.register({ tx: items.resolver })
+   * await app.register(fastifyCqrsStream, { container, requests, messageBroker: outbox, middlewares: [items.middleware] })
+   */
+  itemTransactions (): ItemTransactions {
+    return itemTransactions(this.pool, this.#open)
+  }
+
+  async #insert (client: Queryable, messages: readonly BrokerMessage[]): Promise<void> {
     if (messages.length === 0) return
     await client.query(this.sql.insert, [
       messages.map((m) => m.messageId),
