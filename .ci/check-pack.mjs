@@ -17,7 +17,7 @@ const [report] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', 
 const paths = report.files.map((file) => file.path)
 const problems = [
   ...paths.filter((path) => !allowed(path)).map((path) => `not allowed in the package: ${path}`),
-  ...['dist/index.js', 'dist/index.d.ts', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/redis/index.js', 'dist/redis/index.d.ts', 'dist/amqp/index.js', 'dist/amqp/index.d.ts', 'dist/postgres/index.js', 'dist/postgres/index.d.ts', 'sql/outbox.sql', 'package.json']
+  ...['dist/index.js', 'dist/index.d.ts', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/redis/index.js', 'dist/redis/index.d.ts', 'dist/amqp/index.js', 'dist/amqp/index.d.ts', 'dist/postgres/index.js', 'dist/postgres/index.d.ts', 'dist/otel/index.js', 'dist/otel/index.d.ts', 'sql/outbox.sql', 'package.json']
     .filter((path) => !paths.includes(path)).map((path) => `missing from the package: ${path}`),
   ...docs.filter((path) => existsSync(path) && !paths.includes(path)).map((path) => `missing from the package: ${path}`),
   ...(paths.some((path) => path.startsWith('docs/')) ? [] : ['missing from the package: docs/']),

@@ -3,7 +3,7 @@
 // repetitions are interleaved (the variant order rotates every repetition);
 // each figure is a median with its min–max spread, and each ratio is printed
 // next to its target (issues #4 and #18) with PASS or MISS.
-//   npm run build && node --import tsx bench/run.ts [--quick] [--only single,slow,many,idle,pipeline,live,tenk,storm,setup,parser] [--strict] [--profile] [--src]
+//   npm run build && node --import tsx bench/run.ts [--quick] [--only single,slow,many,idle,pipeline,live,tenk,storm,setup,otel,parser] [--strict] [--profile] [--src]
 // Our package is measured from dist/ (what npm ships), or from src/ with --src.
 // --quick runs every case small (seconds) to prove the suite runs; it asserts
 // nothing about speed. The exit code is 1 when a case crashed or had errors
@@ -397,6 +397,39 @@ async function perStreamSetup (): Promise<void> {
     pairedSpread(rps('ours'), rps('fastify-json')))
 }
 
+// Issue #14, item 4: fastify-cqrs-stream/otel on (every span sampled, a
+// no-op exporter) against off, on the same workloads as `single` and `setup`.
+async function otelCost (): Promise<void> {
+  const { n, rounds, reps } = plan.single
+  const { connections, seconds, warmupSeconds } = plan.setup
+  heading(`OpenTelemetry on (always-on sampler, no-op exporter) vs off: a ${n.toLocaleString('en-US')}-frame stream (server CPU µs/frame) and 1-item streams (${connections} connections, ${seconds} s; server CPU µs/request), median [min–max] of ${reps}`)
+  const variants = ['ours', 'ours-otel']
+  const frames: Record<string, StreamRun[]> = { ours: [], 'ours-otel': [] }
+  const setups: Record<string, LoadRun[]> = { ours: [], 'ours-otel': [] }
+  await withServers(variants, async (servers) => {
+    await interleaved(variants, reps, async (variant) => {
+      frames[variant]!.push(await client<StreamRun>({ mode: 'stream', port: servers[variant]!.port, n, rounds }))
+    })
+    await interleaved(variants, reps, async (variant) => {
+      setups[variant]!.push(await client<LoadRun>({ mode: 'load', port: servers[variant]!.port, path: '/stream?n=1', expect: '"type":"complete"', connections, seconds, warmupSeconds }))
+    })
+  })
+  const frameMetrics = collect(frames, ['serverCpuUsPerFrame'])
+  const setupMetrics = collect(setups, ['serverCpuUsPerRequest', 'requestsPerSec'])
+  const errors = Object.values(frames).flat().reduce((sum, r) => sum + r.errors, 0) +
+    Object.values(setups).flat().reduce((sum, r) => sum + r.errors + r.warmupErrors, 0)
+  for (const v of variants) {
+    console.log(`  ${(v === 'ours' ? 'otel off' : 'otel on').padEnd(10)} ${summary(frameMetrics[v]!.serverCpuUsPerFrame!, 3, ' µs/frame').padEnd(34)} ${summary(setupMetrics[v]!.serverCpuUsPerRequest!, 1, ' µs/stream').padEnd(34)} ${summary(setupMetrics[v]!.requestsPerSec!, 0, ' streams/s')}`)
+  }
+  console.log(`  errors: ${errors}`)
+  cases.push({ id: 'otel', title: 'OpenTelemetry cost', metrics: { ...frameMetrics, ...Object.fromEntries(Object.entries(setupMetrics).map(([k, v]) => [`${k}-setup`, v])) }, errors })
+  totalErrors += errors
+  check('otel-frame', 'per-frame CPU: otel on ÷ off', frameMetrics['ours-otel']!.serverCpuUsPerFrame!.median / frameMetrics['ours']!.serverCpuUsPerFrame!.median, '<=', 1.1,
+    pairedSpread(frames['ours-otel']!.map((r) => r.serverCpuUsPerFrame), frames['ours']!.map((r) => r.serverCpuUsPerFrame)))
+  check('otel-setup', 'per-stream setup CPU: otel on ÷ off', setupMetrics['ours-otel']!.serverCpuUsPerRequest!.median / setupMetrics['ours']!.serverCpuUsPerRequest!.median, '<=', 1.3,
+    pairedSpread(setups['ours-otel']!.map((r) => r.serverCpuUsPerRequest), setups['ours']!.map((r) => r.serverCpuUsPerRequest)))
+}
+
 // ---------------------------------------------------------------- main
 
 const cpus = os.cpus()
@@ -500,7 +533,7 @@ console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGB
 
 const suite: Array<[string, () => Promise<void>]> = [
   ['single', singleStream], ['slow', slowReader], ['many', manyStreams], ['idle', idleStreams],
-  ['pipeline', eventPipeline], ['live', liveLatency], ['tenk', tenThousand], ['storm', reconnectStorm], ['setup', perStreamSetup], ['parser', parsers],
+  ['pipeline', eventPipeline], ['live', liveLatency], ['tenk', tenThousand], ['storm', reconnectStorm], ['setup', perStreamSetup], ['otel', otelCost], ['parser', parsers],
 ]
 for (const [id, run] of suite) {
   if (only !== undefined && !only.has(id)) continue

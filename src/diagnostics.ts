@@ -22,6 +22,20 @@ export const channelNames = Object.freeze({
   eventHandlerError: 'fastify-cqrs-stream:event-handler:error',
   /** A request about a stream of another owner was refused (answered as for an unknown stream). */
   streamRefused: 'fastify-cqrs-stream:stream:refused',
+  /** An SSE stream began: its start frame is about to be sent. In the request's async context. */
+  runStart: 'fastify-cqrs-stream:run:start',
+  /** Something happened to a running SSE stream: its client left, reconnected, or follows it from another instance. */
+  runEvent: 'fastify-cqrs-stream:run:event',
+  /** An SSE stream ended, with its outcome and what it sent. */
+  runEnd: 'fastify-cqrs-stream:run:end',
+  /** An event handler is about to handle an event. */
+  eventHandlerStart: 'fastify-cqrs-stream:event-handler:start',
+  /** An event handler has handled an event, or failed (`error`). The same message object as its start. */
+  eventHandlerEnd: 'fastify-cqrs-stream:event-handler:end',
+  /** A notification event is about to be sent to the message broker. */
+  publishStart: 'fastify-cqrs-stream:publish:start',
+  /** The broker took it, or failed (`error`). The same message object as its start. */
+  publishEnd: 'fastify-cqrs-stream:publish:end',
 })
 
 /** Published on `channelNames.streamStart`. */
@@ -50,6 +64,72 @@ export interface EventHandlerErrorMessage extends EventHandlerErrorInfo {
   readonly error: unknown
 }
 
+/** How an SSE stream ended. */
+export type RunOutcome =
+  | 'complete' | 'error' | 'cancel' | 'shutdown'
+  /** The client left and the stream was not resumable (or its store failed), or it left before the start. */
+  | 'disconnect'
+  /** The client of a resumable stream did not come back within `windowMs`. */
+  | 'window-expired'
+  /** The client of a resumable stream was away for more than `maxBufferedFrames` / `maxBufferedBytes`. */
+  | 'overflow'
+
+/** Published on `channelNames.runStart`; the same object is on its `runEvent` and `runEnd` messages as `run`. */
+export interface RunStartMessage {
+  readonly streamId: string
+  /** The route's url; undefined for `reply.eventStream()` outside a route url. */
+  readonly route: string | undefined
+  /** The command's class name, or undefined for `reply.eventStream()` of a plain iterable. */
+  readonly command: string | undefined
+  /** Whether the stream is resumable. */
+  readonly resumable: boolean
+}
+
+/** Published on `channelNames.runEvent`. */
+export interface RunEventMessage {
+  readonly run: RunStartMessage
+  /** `disconnect`: the client left (a resumable stream waits); `reconnect`: a client reconnected here; `follow`: a client follows it from another instance. */
+  readonly name: 'disconnect' | 'reconnect' | 'follow'
+}
+
+/** Published on `channelNames.runEnd`. */
+export interface RunEndMessage {
+  readonly run: RunStartMessage
+  readonly outcome: RunOutcome
+  /** Why it ended early or failed; undefined after `complete`. */
+  readonly error: unknown
+  /** Frames sent (start, progress, and the last one), items (`progress` frames), and their UTF-8 bytes. */
+  readonly frames: number
+  readonly items: number
+  readonly bytes: number
+  /** Reconnects served here, and follows from other instances. */
+  readonly reconnects: number
+}
+
+/** Published on `channelNames.eventHandlerStart` and (with `error` set on failure) `eventHandlerEnd`. */
+export interface EventHandlerCallMessage {
+  readonly streamId: string
+  readonly eventName: string
+  readonly handlerName: string
+  error?: unknown
+}
+
+/** Published on `channelNames.publishStart` and (with `error` set on failure) `publishEnd`. */
+export interface PublishMessage {
+  readonly streamId: string
+  readonly messageName: string
+  readonly messageId: string
+  readonly topic: string
+  error?: unknown
+}
+
+export const runStartChannel = diagnosticsChannel.channel(channelNames.runStart)
+export const runEventChannel = diagnosticsChannel.channel(channelNames.runEvent)
+export const runEndChannel = diagnosticsChannel.channel(channelNames.runEnd)
+export const eventHandlerStartChannel = diagnosticsChannel.channel(channelNames.eventHandlerStart)
+export const eventHandlerEndChannel = diagnosticsChannel.channel(channelNames.eventHandlerEnd)
+export const publishStartChannel = diagnosticsChannel.channel(channelNames.publishStart)
+export const publishEndChannel = diagnosticsChannel.channel(channelNames.publishEnd)
 export const streamStartChannel = diagnosticsChannel.channel(channelNames.streamStart)
 export const streamEndChannel = diagnosticsChannel.channel(channelNames.streamEnd)
 export const eventHandlerErrorChannel = diagnosticsChannel.channel(channelNames.eventHandlerError)

@@ -147,7 +147,8 @@ t.test('package.json: types-first exports, fastify as a peer, no side effects', 
   t.same(manifest.exports['./amqp'], { types: './dist/amqp/index.d.ts', default: './dist/amqp/index.js' }, 'the AMQP subpath')
   t.same(manifest.exports['./postgres'], { types: './dist/postgres/index.d.ts', default: './dist/postgres/index.js' }, 'the PostgreSQL subpath')
   t.equal(manifest.exports['./sql/outbox.sql'], './sql/outbox.sql', "the outbox's SQL, for teams that run their own migrations")
-  t.same(manifest.peerDependenciesMeta, { amqplib: { optional: true }, ioredis: { optional: true }, pg: { optional: true } }, 'their drivers are optional peers')
+  t.same(manifest.exports['./otel'], { types: './dist/otel/index.d.ts', default: './dist/otel/index.js' }, 'the OpenTelemetry subpath')
+  t.same(manifest.peerDependenciesMeta, { '@opentelemetry/api': { optional: true }, amqplib: { optional: true }, ioredis: { optional: true }, pg: { optional: true } }, 'their drivers are optional peers')
   t.equal(manifest.peerDependencies.fastify, '^5.0.0')
   t.notOk('fastify' in manifest.dependencies, 'fastify is a peer, not a dependency')
   t.equal(manifest.peerDependencies['@sinclair/typebox'], '^0.34.0', 'TypeBox is a peer: the app and the package must share one copy for the schema types to match')
@@ -187,6 +188,7 @@ import { streamCommand, StreamCommandError } from 'fastify-cqrs-stream/client'
 import { RedisStreamStore } from 'fastify-cqrs-stream/redis'
 import { AmqpMessageBroker } from 'fastify-cqrs-stream/amqp'
 import { PostgresOutbox, OutboxRelay } from 'fastify-cqrs-stream/postgres'
+import { instrument } from 'fastify-cqrs-stream/otel'
 import { readFileSync } from 'node:fs'
 
 
@@ -215,7 +217,7 @@ console.log(JSON.stringify({
   clientResolved: import.meta.resolve('fastify-cqrs-stream/client'),
   clientFrames,
   clientError: clientError instanceof StreamCommandError && clientError.code + ' ' + clientError.statusCode,
-  optional: [import.meta.resolve('fastify-cqrs-stream/redis'), typeof RedisStreamStore, import.meta.resolve('fastify-cqrs-stream/amqp'), typeof AmqpMessageBroker.connect, import.meta.resolve('fastify-cqrs-stream/postgres'), typeof PostgresOutbox, typeof OutboxRelay],
+  optional: [import.meta.resolve('fastify-cqrs-stream/redis'), typeof RedisStreamStore, import.meta.resolve('fastify-cqrs-stream/amqp'), typeof AmqpMessageBroker.connect, import.meta.resolve('fastify-cqrs-stream/postgres'), typeof PostgresOutbox, typeof OutboxRelay, import.meta.resolve('fastify-cqrs-stream/otel'), typeof instrument],
   outboxSql: readFileSync(new URL(import.meta.resolve('fastify-cqrs-stream/sql/outbox.sql')), 'utf8').includes('CREATE TABLE IF NOT EXISTS cqrs_outbox'),
   frames: response.body.split('\\n').filter((line) => line.startsWith('data: ')).map((line) => JSON.parse(line.slice(6))),
 }))
@@ -232,7 +234,7 @@ console.log(JSON.stringify({
     t.match(result.clientResolved, /\/consumer\/node_modules\/fastify-cqrs-stream\/dist\/client\/index\.js$/)
     t.same(result.clientFrames, ['start', 'progress', 'complete'], 'fastify-cqrs-stream/client streams the route')
     t.equal(result.clientError, 'FST_ERR_VALIDATION 400', 'and throws its coded errors')
-    t.match(result.optional, [/\/dist\/redis\/index\.js$/, 'function', /\/dist\/amqp\/index\.js$/, 'function', /\/dist\/postgres\/index\.js$/, 'function', 'function'], 'the optional subpaths load with their drivers')
+    t.match(result.optional, [/\/dist\/redis\/index\.js$/, 'function', /\/dist\/amqp\/index\.js$/, 'function', /\/dist\/postgres\/index\.js$/, 'function', 'function', /\/dist\/otel\/index\.js$/, 'function'], 'the optional subpaths load with their drivers')
     t.equal(result.outboxSql, true, 'the outbox SQL file is exported')
   })
 
@@ -255,7 +257,8 @@ console.log(JSON.stringify({
     }
     const main = await reachable('dist/index.js')
     t.ok(main.has('package:awilix'), 'the walk finds package imports')
-    t.notOk(main.has('package:ioredis') || main.has('package:amqplib') || main.has('package:pg'), 'the main entry imports neither ioredis, amqplib nor pg')
+    t.notOk(main.has('package:ioredis') || main.has('package:amqplib') || main.has('package:pg') || main.has('package:@opentelemetry/api'), 'the main entry imports none of ioredis, amqplib, pg and @opentelemetry/api')
+    t.ok((await reachable('dist/otel/index.js')).has('package:@opentelemetry/api'), 'the OpenTelemetry entry does')
     t.ok((await reachable('dist/redis/index.js')).has('package:ioredis'), 'the Redis entry does')
     t.ok((await reachable('dist/amqp/index.js')).has('package:amqplib'), 'the AMQP entry does')
   })
@@ -271,6 +274,7 @@ console.log(JSON.stringify({
         .replaceAll("from '../../src/redis/index.js'", "from 'fastify-cqrs-stream/redis'")
         .replaceAll("from '../../src/amqp/index.js'", "from 'fastify-cqrs-stream/amqp'")
         .replaceAll("from '../../src/postgres/index.js'", "from 'fastify-cqrs-stream/postgres'")
+        .replaceAll("from '../../src/otel/index.js'", "from 'fastify-cqrs-stream/otel'")
       if (file.endsWith('.test-d.ts')) t.not(rewritten, text, `${file} imports the package`)
       await writeFile(join(types, file), rewritten)
     }

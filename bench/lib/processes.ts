@@ -59,8 +59,10 @@ export interface Server {
 
 /** Starts a server variant (`ours` or an anchor) and waits for its `ready <port>` line. */
 export async function startServer (variant: string, extraNodeArgs: string[] = []): Promise<Server> {
-  const ours = variant === 'ours'
-  const child = nodeChild([...extraNodeArgs, '--expose-gc', ours ? 'bench/servers/ours.mjs' : 'bench/servers/anchors.mjs', ...(ours ? [] : [variant])], ours)
+  // `ours-otel`: our server with fastify-cqrs-stream/otel instrumenting it.
+  const ours = variant === 'ours' || variant === 'ours-otel'
+  const script = ours ? ['bench/servers/ours.mjs', ...(variant === 'ours-otel' ? ['otel'] : [])] : ['bench/servers/anchors.mjs', variant]
+  const child = nodeChild([...extraNodeArgs, '--expose-gc', ...script], ours)
   let stderr = ''
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
   const port = await new Promise<number>((resolve, reject) => {

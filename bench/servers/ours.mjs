@@ -4,7 +4,7 @@
 // The plugin is loaded from dist/ (what npm ships; `npm run bench` builds it
 // first), or from src/ when BENCH_LIB=src (then run under `node --import tsx`,
 // whose transform makes src/ a little slower and larger than the build).
-// usage: node --expose-gc bench/servers/ours.mjs   (prints `ready <port>`)
+// usage: node --expose-gc bench/servers/ours.mjs [otel]   (prints `ready <port>`)
 import { setTimeout as delay } from 'node:timers/promises'
 import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
@@ -12,6 +12,23 @@ import { cpuProbe, memProbe } from '../lib/probes.mjs'
 import { resultOf, resultSchema, stampedResult } from '../lib/workload.mjs'
 
 const lib = await import(process.env.BENCH_LIB === 'src' ? '../../src/index.ts' : '../../dist/index.js')
+
+// `ours.mjs otel`: instrumented by fastify-cqrs-stream/otel, every span
+// sampled and exported to nowhere, metrics aggregated (issue #14's cost).
+if (process.argv[2] === 'otel') {
+  const { instrument } = await import(process.env.BENCH_LIB === 'src' ? '../../src/otel/index.ts' : '../../dist/otel/index.js')
+  const { AlwaysOnSampler, BasicTracerProvider, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base')
+  const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics')
+  const noopExporter = { export (_spans, done) { done({ code: 0 }) }, async shutdown () {} }
+  class IdleReader extends MetricReader {
+    async onForceFlush () {}
+    async onShutdown () {}
+  }
+  instrument({
+    tracerProvider: new BasicTracerProvider({ sampler: new AlwaysOnSampler(), spanProcessors: [new SimpleSpanProcessor(noopExporter)] }),
+    meterProvider: new MeterProvider({ readers: [new IdleReader()] }),
+  })
+}
 const { default: fastifyCqrsStream, Request, Response, StreamingRequestHandler } = lib
 
 class StreamCommand extends Request(Type.Object({ n: Type.Integer({ minimum: 0 }) })) {}

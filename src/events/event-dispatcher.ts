@@ -1,6 +1,9 @@
 import type { LimitFunction } from 'p-limit'
 import type { MessageBroker } from '../brokers/message-broker.js'
-import { eventHandlerErrorChannel, type EventHandlerErrorMessage } from '../diagnostics.js'
+import {
+  eventHandlerEndChannel, eventHandlerErrorChannel, eventHandlerStartChannel, publishEndChannel, publishStartChannel,
+  type EventHandlerCallMessage, type EventHandlerErrorMessage, type PublishMessage,
+} from '../diagnostics.js'
 import { EventHandlerFailedError } from '../errors.js'
 import type { EventHandler, EventHandlerClass } from '../handlers/event-handler.js'
 import type { StreamContext } from '../handlers/stream-context.js'
@@ -97,25 +100,39 @@ export class EventDispatcher {
 
   /** Runs one handler on one event; never rejects. */
   private async runHandler (handlerClass: EventHandlerClass, event: Event, target: DispatchTarget): Promise<Outcome> {
+    const call: EventHandlerCallMessage | undefined = eventHandlerStartChannel.hasSubscribers || eventHandlerEndChannel.hasSubscribers
+      ? { streamId: target.context.streamId, eventName: messageClassOf(event).name, handlerName: handlerClass.name }
+      : undefined
+    if (call !== undefined) eventHandlerStartChannel.publish(call)
     try {
       await target.handlerFor(handlerClass).handle(event, target.context)
+      if (call !== undefined) eventHandlerEndChannel.publish(call)
       return undefined
     } catch (error) {
+      if (call !== undefined) {
+        call.error = error
+        eventHandlerEndChannel.publish(call)
+      }
       return this.#failed(error, event, handlerClass.name, target)
     }
   }
 
   /** Sends one notification event to the broker; never rejects. */
   private async runSend (event: NotificationEventMessage, target: DispatchTarget): Promise<Outcome> {
+    const message = { messageName: messageClassOf(event).name, messageId: event.eventId, topic: event.topic, payload: event.payload }
+    const publish: PublishMessage | undefined = publishStartChannel.hasSubscribers || publishEndChannel.hasSubscribers
+      ? { streamId: target.context.streamId, messageName: message.messageName, messageId: message.messageId, topic: message.topic }
+      : undefined
+    if (publish !== undefined) publishStartChannel.publish(publish)
     try {
-      await this.#options.messageBroker.send({
-        messageName: messageClassOf(event).name,
-        messageId: event.eventId,
-        topic: event.topic,
-        payload: event.payload,
-      }, target.context)
+      await this.#options.messageBroker.send(message, target.context)
+      if (publish !== undefined) publishEndChannel.publish(publish)
       return undefined
     } catch (error) {
+      if (publish !== undefined) {
+        publish.error = error
+        publishEndChannel.publish(publish)
+      }
       return this.#failed(error, event, 'messageBroker', target)
     }
   }

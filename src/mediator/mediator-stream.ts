@@ -99,6 +99,11 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
     }
   }
 
+  /** The command's class name, e.g. `'ProcessOrdersCommand'` (traces name a stream by it). */
+  get commandName (): string {
+    return messageClassOf(this.#request).name
+  }
+
   /** Aborts the handler's signal; the first reason wins. */
   #abort (reason: unknown): void {
     RunContext.abort(this.context as RunContext, reason)

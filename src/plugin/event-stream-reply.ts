@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyReply } from 'fastify'
 import { InvalidSourceError, ShutdownError } from '../errors.js'
 import { SseConnection } from '../sse/sse-connection.js'
+import { MediatorStream } from '../mediator/mediator-stream.js'
 import { StreamRun, type EventStreamSource, type RunResume } from '../sse/stream-run.js'
 import type { Serializer } from '../sse/frame-encoder.js'
 import { lastEventIdOf } from './last-event-id.js'
@@ -102,7 +103,8 @@ export function startRun<T> (
   trusted: boolean,
   resume?: RouteResume,
   streamId: string = options.streamId ?? randomUUID(),
-  ownerDigest?: string
+  ownerDigest?: string,
+  command?: string
 ): FastifyReply {
   const retryMs = options.retryMs ?? defaults.retryMs
   const stream = new StreamRun<T>({
@@ -115,6 +117,8 @@ export function startRun<T> (
     resume: resume === undefined ? undefined : { ...resume, store: open.store },
     logger: reply.log,
     onEnd: open.remove as (ended: StreamRun<T>) => void,
+    route: reply.request.routeOptions.url,
+    command: command ?? (source instanceof MediatorStream ? source.commandName : undefined),
   })
   const connection = new SseConnection(reply.raw, {
     heartbeatMs: options.heartbeatMs ?? defaults.heartbeatMs,

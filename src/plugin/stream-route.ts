@@ -200,7 +200,7 @@ export function streamRouteDecorator (services: StreamServices) {
         }
         // The stream url is worked out only for a resumable route, which sends it as cancelUrl.
         const resumeOf = resume === undefined ? undefined : routeResume(`${pathOf(request)}/<id>`, requestScope.key)
-        return startRun(reply, await sourceOf(request), streamOptions, defaults, open, true, resumeOf, streamId, requestScope.ownerDigest)
+        return startRun(reply, await sourceOf(request), streamOptions, defaults, open, true, resumeOf, streamId, requestScope.ownerDigest, RequestType.name)
       },
     })
     if (resume === undefined) return this
@@ -251,7 +251,7 @@ export function streamRouteDecorator (services: StreamServices) {
               await Promise.resolve(open.store.delete(streamId)).catch(() => {})
               throw error
             }
-            return startRun(reply, source, streamOptions, defaults, open, true, routeResume(pathOf(request), claimed.scope), streamId, ownerDigest)
+            return startRun(reply, source, streamOptions, defaults, open, true, routeResume(pathOf(request), claimed.scope), streamId, ownerDigest, RequestType.name)
           }
           // A second reader of a claimed stream starts from its first frame.
           return resumeFrom(reply, streamId, -1, requestScope, true)

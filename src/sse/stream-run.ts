@@ -1,3 +1,4 @@
+import type { RunOutcome } from '../diagnostics.js'
 import { StreamAbortedError } from '../errors.js'
 import { RemoteSink } from '../resume/remote-sink.js'
 import type { StreamStore } from '../resume/stream-store.js'
@@ -6,6 +7,7 @@ import { RunContext } from '../run/run-context.js'
 import { isExposed, isFailure, toPublicError } from './public-error.js'
 import type { ConnectionOwner, SseConnection } from './sse-connection.js'
 import { isTerminable, terminateSource } from '../run/terminable.js'
+import { RunTelemetry } from './run-telemetry.js'
 
 // A failed store's log is deleted again after 0.5 s, 1 s, 2 s ... up to a
 // minute apart: about ten minutes in all, as long as Redis keeps an idle log.
@@ -47,6 +49,9 @@ export interface StreamRunOptions<T> extends FrameEncoderOptions<T> {
   readonly resume?: RunResume | undefined
   /** Called once the run has ended, whichever way. */
   readonly onEnd?: ((run: StreamRun<T>) => void) | undefined
+  /** For the `run:*` diagnostics channels: the route's url and the command's class name. */
+  readonly route?: string | undefined
+  readonly command?: string | undefined
 }
 
 /** Where a run's frames go: a client's connection here, or a client that follows the stream from another instance. */
@@ -84,6 +89,8 @@ export class StreamRun<T> implements ConnectionOwner {
   #framesWhileAway = 0
   #bytesWhileAway = 0
   #window: NodeJS.Timeout | undefined
+  // Only while someone listens on the run:* channels.
+  #telemetry: RunTelemetry | undefined
 
   constructor (options: StreamRunOptions<T>) {
     this.#options = options
@@ -106,9 +113,11 @@ export class StreamRun<T> implements ConnectionOwner {
 
   /** Sends the start frame on `connection` and pumps `source` until it ends. */
   start (connection: SseConnection, source: EventStreamSource<T>): void {
+    const { route, command, resume } = this.#options
+    this.#telemetry = RunTelemetry.start({ streamId: this.streamId, route, command, resumable: resume !== undefined })
     if (!connection.open()) {
       // The client left before the stream began: run nothing.
-      this.#end(undefined, undefined)
+      this.#end('disconnect', undefined, undefined)
       return
     }
     this.#sink = connection
@@ -163,6 +172,7 @@ export class StreamRun<T> implements ConnectionOwner {
     if (missed === '') connection.flushHeaders()
     else connection.push(missed)
     this.#replaceSink(connection)
+    this.#telemetry?.event('reconnect')
     return 'attached'
   }
 
@@ -183,6 +193,7 @@ export class StreamRun<T> implements ConnectionOwner {
     }
     const highWater = Math.max(1, Math.floor(resume.maxBufferedFrames / 2))
     this.#replaceSink(new RemoteSink(this, follower, lag, highWater, resume.windowMs))
+    this.#telemetry?.event('follow')
   }
 
   /** The client that followed from another instance left. */
@@ -207,7 +218,9 @@ export class StreamRun<T> implements ConnectionOwner {
    */
   terminate (reason: unknown, graceMs?: number): void {
     if (this.#ended) return
-    this.#end(this.#encoder.error(toPublicError(reason)), reason, graceMs)
+    // Its callers: a cancel (DELETE, or a cancel signal from another instance) and a shutdown.
+    const outcome = toPublicError(reason).code === 'FST_ERR_CQRS_STREAM_CANCELLED' ? 'cancel' : 'shutdown'
+    this.#end(outcome, this.#encoder.error(toPublicError(reason)), reason, graceMs)
   }
 
   #sourceContext (): SourceContext {
@@ -225,13 +238,13 @@ export class StreamRun<T> implements ConnectionOwner {
         const result = await iterator.next()
         if (this.#ended) return
         if (result.done === true) break
-        this.#emit(encoder.progress(result.value))
+        this.#emit(encoder.progress(result.value), true)
       }
     } catch (error) {
       this.#fail(error)
       return
     }
-    this.#end(encoder.complete(), undefined)
+    this.#end('complete', encoder.complete(), undefined)
   }
 
   #fail (error: unknown): void {
@@ -243,18 +256,19 @@ export class StreamRun<T> implements ConnectionOwner {
     } else if (isFailure(error)) {
       this.#options.logger.error({ err: error, streamId: this.streamId }, 'fastify-cqrs-stream: stream failed')
     }
-    this.#end(this.#encoder.error(toPublicError(error)), error)
+    this.#end('error', this.#encoder.error(toPublicError(error)), error)
   }
 
   // Hot path: one frame to the store (when resumable) and to the client.
-  #emit (frame: string): void {
+  #emit (frame: string, item = false): void {
+    this.#telemetry?.frame(frame, item)
     const resume = this.#resume
     if (resume !== undefined && this.#storeUsable) {
       this.#stored(resume.store.append(this.streamId, { seq: this.#encoder.nextSeq - 1, text: flatten(frame) }))
       if (this.#sink === undefined &&
         (++this.#framesWhileAway >= resume.maxBufferedFrames || (this.#bytesWhileAway += frame.length) > resume.maxBufferedBytes)) {
         // The client can no longer get every frame it missed.
-        this.#end(undefined, new StreamAbortedError())
+        this.#end('overflow', undefined, new StreamAbortedError())
         return
       }
     }
@@ -295,12 +309,13 @@ export class StreamRun<T> implements ConnectionOwner {
     const resume = this.#resume
     // Without a working store no reconnect can be served: stop now.
     if (resume === undefined || !this.#storeUsable) {
-      this.#end(undefined, new StreamAbortedError())
+      this.#end('disconnect', undefined, new StreamAbortedError())
       return
     }
+    this.#telemetry?.event('disconnect')
     this.#framesWhileAway = 0
     this.#bytesWhileAway = 0
-    this.#window = setTimeout(() => { this.#end(undefined, new StreamAbortedError()) }, resume.windowMs)
+    this.#window = setTimeout(() => { this.#end('window-expired', undefined, new StreamAbortedError()) }, resume.windowMs)
     this.#window.unref()
   }
 
@@ -311,10 +326,15 @@ export class StreamRun<T> implements ConnectionOwner {
    * Without a last frame there is no connection: the client left.
    */
   // Callers check #ended first: every way here happens once.
-  #end (lastFrame: string | undefined, reason: unknown, graceMs?: number): void {
+  #end (outcome: RunOutcome, lastFrame: string | undefined, reason: unknown, graceMs?: number): void {
     this.#ended = true
     clearTimeout(this.#window)
     if (lastFrame !== undefined) this.#sink?.endWithin(lastFrame, graceMs)
+    const telemetry = this.#telemetry
+    if (telemetry !== undefined) {
+      if (lastFrame !== undefined) telemetry.frame(lastFrame, false)
+      telemetry.end(outcome, reason)
+    }
     const resume = this.#resume
     if (resume !== undefined && this.#storeUsable) {
       const { store } = resume

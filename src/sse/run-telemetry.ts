@@ -1,0 +1,44 @@
+import {
+  runEndChannel, runEventChannel, runStartChannel, type RunEventMessage, type RunOutcome, type RunStartMessage,
+} from '../diagnostics.js'
+
+/**
+ * What a run reports on the `run:*` diagnostics channels: made only when
+ * someone listens (the OpenTelemetry module, a metrics subscriber), so a
+ * run without listeners counts nothing.
+ */
+export class RunTelemetry {
+  readonly run: RunStartMessage
+  frames = 0
+  items = 0
+  bytes = 0
+  reconnects = 0
+
+  private constructor (run: RunStartMessage) {
+    this.run = run
+  }
+
+  /** Publishes the start; undefined when nothing listens. */
+  static start (run: RunStartMessage): RunTelemetry | undefined {
+    if (!runStartChannel.hasSubscribers && !runEndChannel.hasSubscribers) return undefined
+    runStartChannel.publish(run)
+    return new RunTelemetry(run)
+  }
+
+  frame (text: string, item: boolean): void {
+    this.frames++
+    if (item) this.items++
+    this.bytes += Buffer.byteLength(text)
+  }
+
+  event (name: RunEventMessage['name']): void {
+    if (name !== 'disconnect') this.reconnects++
+    if (runEventChannel.hasSubscribers) runEventChannel.publish({ run: this.run, name } satisfies RunEventMessage)
+  }
+
+  end (outcome: RunOutcome, error: unknown): void {
+    if (!runEndChannel.hasSubscribers) return
+    const { run, frames, items, bytes, reconnects } = this
+    runEndChannel.publish({ run, outcome, error, frames, items, bytes, reconnects })
+  }
+}
