@@ -7,6 +7,7 @@
 //   live    STREAMS concurrent GET /live?n=N&ms=MS: p50/p99 of the handler's yield → this process's receipt
 //           (with MEM: also the server's RSS and heap per stream halfway through, after a GC)
 //   load    CONNECTIONS undici connections requesting PATH in a closed loop for SECONDS: requests/s
+//           (with RATE: at most RATE requests/s, paced, for server CPU per request at the same load)
 import http from 'node:http'
 import { setTimeout as delay } from 'node:timers/promises'
 import { Pool } from 'undici'
@@ -221,8 +222,18 @@ async function loadMode () {
   const state = { stop: false }
   let done = 0
   let errors = 0
+  // RATE: requests start at that many per second at most (open loop while
+  // the server keeps up), so two servers are compared at the same load.
+  const interval = args.rate === undefined ? 0 : 1000 / args.rate
+  let slot = 0
   const worker = async () => {
     while (!state.stop) {
+      if (interval > 0) {
+        slot = Math.max(slot + interval, performance.now() - interval)
+        const wait = slot - performance.now()
+        if (wait > 0) await delay(wait)
+        if (state.stop) break
+      }
       try {
         const { statusCode, body } = await pool.request({ path, method: 'GET', headers: { accept: 'text/event-stream, application/json' } })
         const text = await body.text() // an SSE response is read until it ends

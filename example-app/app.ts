@@ -33,6 +33,11 @@ export interface BuildAppOptions {
    * @default orders are recorded in memory
    */
   itemTransactions?: ItemTransactions
+  /**
+   * Called on the new app before any route is added: an `onRoute` hook set
+   * here sees every route (example-app/telemetry.ts gives each request a span).
+   */
+  beforeRoutes?: (app: FastifyInstance) => void
 }
 
 /**
@@ -45,6 +50,7 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
   const app = options.tls === undefined
     ? Fastify({ logger: options.logger })
     : Fastify({ logger: options.logger as FastifyHttp2SecureOptions<Http2SecureServer>['logger'], http2: true, https: { ...options.tls, allowHTTP1: true } }) as unknown as FastifyInstance
+  options.beforeRoutes?.(app)
 
   const container = createContainer({ strict: true }).register({
     orderDelayMs: asValue(options.orderDelayMs),

@@ -8,7 +8,9 @@ import { roundRobinProxy } from './round-robin-proxy.js'
 // notifications go through) and RabbitMQ (where each instance's outbox
 // relay publishes them), behind a round-robin proxy on http://localhost:3000. Reload the page mid-run, or cut a
 // connection: the stream resumes on whichever instance the proxy picks.
-// PORT is the proxy's; the instances take PORT+1 and PORT+2.
+// PORT is the proxy's; the instances take PORT+1 and PORT+2. With OTEL=1
+// each serves its metrics on a port of its own: 9464 and 9465
+// (OTEL_EXPORTER_PROMETHEUS_PORT and the next one).
 const port = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
 const env = {
@@ -22,12 +24,19 @@ if (!Number.isInteger(port) || port < 1 || port > 65533) {
   process.exit(1)
 }
 
-const server = fileURLToPath(new URL('./server.ts', import.meta.url))
-const upstreams = [1, 2].map((n) => ({ name: `instance-${n}`, host, port: port + n }))
+const metricsPort = Number(process.env.OTEL_EXPORTER_PROMETHEUS_PORT ?? 9464)
+if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65534) {
+  console.error(`OTEL_EXPORTER_PROMETHEUS_PORT must be a port number below 65535, got ${process.env.OTEL_EXPORTER_PROMETHEUS_PORT}`)
+  process.exit(1)
+}
 
-function startInstance ({ name, port }: { name: string, port: number }): ChildProcess {
+const server = fileURLToPath(new URL('./server.ts', import.meta.url))
+// Port 0 stays 0 for both: any free port each.
+const upstreams = [1, 2].map((n) => ({ name: `instance-${n}`, host, port: port + n, metricsPort: metricsPort === 0 ? 0 : metricsPort + n - 1 }))
+
+function startInstance ({ name, port, metricsPort }: { name: string, port: number, metricsPort: number }): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', server], {
-    env: { ...env, PORT: String(port), HOST: host, INSTANCE: name },
+    env: { ...env, PORT: String(port), HOST: host, INSTANCE: name, OTEL_EXPORTER_PROMETHEUS_PORT: String(metricsPort) },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   child.once('exit', (code, signal) => {

@@ -15,8 +15,12 @@ CREATE TABLE IF NOT EXISTS cqrs_outbox (
   attempts integer NOT NULL DEFAULT 0,
   next_attempt_at timestamptz NOT NULL DEFAULT now(),
   sent_at timestamptz,
-  last_error text
+  last_error text,
+  -- The message's transport headers (the trace context of its publish span).
+  headers jsonb
 );
+-- Tables made before headers were kept.
+ALTER TABLE cqrs_outbox ADD COLUMN IF NOT EXISTS headers jsonb;
 CREATE INDEX IF NOT EXISTS cqrs_outbox_pending ON cqrs_outbox (next_attempt_at, id) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS cqrs_outbox_topic_pending ON cqrs_outbox (topic, id) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS cqrs_outbox_sent ON cqrs_outbox (sent_at) WHERE status = 'sent';

@@ -36,6 +36,12 @@ export const channelNames = Object.freeze({
   publishStart: 'fastify-cqrs-stream:publish:start',
   /** The broker took it, or failed (`error`). The same message object as its start. */
   publishEnd: 'fastify-cqrs-stream:publish:end',
+  /** A client reconnected here to a stream another instance runs, and follows it from the shared store. In the request's async context. */
+  followStart: 'fastify-cqrs-stream:follow:start',
+  /** That follower stopped, with its outcome. The same message object as its start. */
+  followEnd: 'fastify-cqrs-stream:follow:end',
+  /** A two-step command was posted here (`change: 1`), or stopped waiting for its GET: taken on any instance, or expired (`change: -1`). */
+  twoStepPending: 'fastify-cqrs-stream:two-step:pending',
 })
 
 /** Published on `channelNames.streamStart`. */
@@ -83,6 +89,11 @@ export interface RunStartMessage {
   readonly command: string | undefined
   /** Whether the stream is resumable. */
   readonly resumable: boolean
+  /**
+   * A tracer writes the stream span's context here at the start; a shared
+   * store keeps it with the stream, for a follower on another instance.
+   */
+  readonly traceContext: Record<string, string>
 }
 
 /** Published on `channelNames.runEvent`. */
@@ -114,12 +125,53 @@ export interface EventHandlerCallMessage {
   error?: unknown
 }
 
+/** Published on `channelNames.twoStepPending`. Summed over every instance: the commands waiting for their GET. */
+export interface TwoStepPendingMessage {
+  readonly streamId: string
+  /** The route's url. */
+  readonly route: string
+  /** 1 when posted; -1 when taken or expired (only for one whose 1 was published). */
+  readonly change: 1 | -1
+}
+
+/** How a follower of a stream run elsewhere stopped. */
+export type FollowOutcome =
+  /** The stream's last frame reached the client. */
+  | 'complete'
+  /** The client left. */
+  | 'disconnect'
+  /** The store lost the stream, skipped a frame, or failed: the client reconnects. */
+  | 'lost'
+  /** This instance is closing. */
+  | 'shutdown'
+
+/** Published on `channelNames.followStart`, and with `outcome` and `frames` set on `followEnd`. */
+export interface FollowMessage {
+  readonly streamId: string
+  /** The route's scope: its url, unless the route sets `scope`. */
+  readonly route: string
+  /** The owner's stream span context (W3C `traceparent`), as its store kept it; empty when none. */
+  readonly ownerTraceContext: Readonly<Record<string, string>>
+  outcome?: FollowOutcome
+  /** Frames sent to this client. */
+  frames: number
+}
+
 /** Published on `channelNames.publishStart` and (with `error` set on failure) `publishEnd`. */
 export interface PublishMessage {
-  readonly streamId: string
+  /** The stream that emitted it; undefined for an outbox relay's send. */
+  readonly streamId: string | undefined
   readonly messageName: string
   readonly messageId: string
   readonly topic: string
+  /** The broker's `messagingSystem` (e.g. `rabbitmq`). */
+  readonly system: string | undefined
+  /**
+   * The headers the message is sent with. A tracer writes the publish
+   * span's context here (`traceparent`) at the start; a relay's message
+   * brings the headers kept with it (the emitting stream's publish span).
+   */
+  readonly headers: Record<string, string>
   error?: unknown
 }
 
@@ -130,6 +182,9 @@ export const eventHandlerStartChannel = diagnosticsChannel.channel(channelNames.
 export const eventHandlerEndChannel = diagnosticsChannel.channel(channelNames.eventHandlerEnd)
 export const publishStartChannel = diagnosticsChannel.channel(channelNames.publishStart)
 export const publishEndChannel = diagnosticsChannel.channel(channelNames.publishEnd)
+export const twoStepPendingChannel = diagnosticsChannel.channel(channelNames.twoStepPending)
+export const followStartChannel = diagnosticsChannel.channel(channelNames.followStart)
+export const followEndChannel = diagnosticsChannel.channel(channelNames.followEnd)
 export const streamStartChannel = diagnosticsChannel.channel(channelNames.streamStart)
 export const streamEndChannel = diagnosticsChannel.channel(channelNames.streamEnd)
 export const eventHandlerErrorChannel = diagnosticsChannel.channel(channelNames.eventHandlerError)

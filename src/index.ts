@@ -59,6 +59,7 @@ export type { PublicError } from './sse/public-error.js'
 export {
   channelNames, type StreamStartMessage, type StreamEndMessage, type EventHandlerErrorMessage, type StreamRefusedMessage,
   type RunOutcome, type RunStartMessage, type RunEventMessage, type RunEndMessage, type EventHandlerCallMessage, type PublishMessage,
+  type FollowMessage, type FollowOutcome, type TwoStepPendingMessage,
 } from './diagnostics.js'
 
 export * as errors from './errors.js'

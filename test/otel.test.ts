@@ -3,6 +3,7 @@
 // failing handler, a failing event handler, a disconnect and a reconnect.
 import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
+import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { Type } from '@sinclair/typebox'
@@ -387,4 +388,88 @@ t.test('a client that follows the stream from another instance (Redis): a follow
   const owner = named(exporter.getFinishedSpans(), 'stream TicksCommand')[0]!
   t.same(owner.events.map((event) => event.name), ['disconnect', 'follow'])
   t.match(owner.attributes, { 'cqrs_stream.outcome': 'complete', 'cqrs_stream.reconnects': 1 })
+})
+
+t.test('a stream followed on another instance (Redis): a follow span there, linked to the owner\'s stream span; its outcome and frames', async (t) => {
+  const exporter = new InMemorySpanExporter()
+  const otel = instrument({ tracerProvider: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }), propagator: new W3CTraceContextPropagator() })
+  t.teardown(() => { otel.uninstrument() })
+  const prefix = keyPrefix(t)
+  const a = await redisInstance(t, { keyPrefix: prefix })
+  const b = await redisInstance(t, { keyPrefix: prefix })
+  a.pacer.hold()
+  a.pacer.release(1)
+  const first = await openSse(a.port, '/ticks?count=3')
+  const streamId = await startStreamId(first)
+  await first.until(() => first.parser.frames.length === 2, 'a tick')
+  first.destroy()
+  await first.ended.catch(() => {})
+  const follower = await openSse(b.port, '/ticks?count=3', { headers: { 'last-event-id': `${streamId}:1` } })
+  await eventually(() => b.app.streamStats().followers === 1, 'B to follow')
+  a.pacer.release()
+  await follower.ended
+  await eventually(() => named(exporter.getFinishedSpans(), 'follow /ticks').length === 1, 'the follow span to end')
+  const owner = named(exporter.getFinishedSpans(), 'stream TicksCommand')[0]!
+  const follow = named(exporter.getFinishedSpans(), 'follow /ticks')[0]!
+  t.equal(follow.kind, SpanKind.SERVER)
+  t.same(follow.links.map((link) => link.context.spanId), [owner.spanContext().spanId], 'linked to the owner\'s span')
+  t.same(follow.attributes, { 'cqrs_stream.stream.id': streamId, 'http.route': '/ticks', 'cqrs_stream.outcome': 'complete', 'cqrs_stream.frames': follower.parser.frames.length })
+
+  // A follower whose client leaves, and one cut by a shutdown of its instance.
+  a.pacer.hold()
+  const second = await openSse(a.port, '/ticks?count=3')
+  const secondId = await startStreamId(second)
+  second.destroy()
+  await second.ended.catch(() => {})
+  const leaving = await openSse(b.port, '/ticks?count=3', { headers: { 'last-event-id': `${secondId}:0` } })
+  await eventually(() => b.app.streamStats().followers === 1, 'B to follow again')
+  leaving.destroy()
+  await eventually(() => named(exporter.getFinishedSpans(), 'follow /ticks').length === 2, 'the second follow span to end')
+  t.match(named(exporter.getFinishedSpans(), 'follow /ticks')[1]!.attributes, { 'cqrs_stream.outcome': 'disconnect', 'cqrs_stream.frames': 0 })
+  // A follow that began before this instrument() is not followed by it.
+  const unseen = await openSse(b.port, '/ticks?count=3', { headers: { 'last-event-id': `${secondId}:0` } })
+  await eventually(() => b.app.streamStats().followers === 1, 'B to follow')
+  otel.uninstrument()
+  const late = new InMemorySpanExporter()
+  const lateOtel = instrument({ tracerProvider: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(late)] }) })
+  t.teardown(() => { lateOtel.uninstrument() })
+  unseen.destroy()
+  await eventually(() => b.app.streamStats().followers === 0, 'that follower to stop')
+  t.equal(late.getFinishedSpans().length, 0, 'no span for it')
+  t.equal(named(exporter.getFinishedSpans(), 'follow /ticks').length, 2, 'nor from the first instrumentation')
+  lateOtel.uninstrument()
+  const again = instrument({ tracerProvider: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }), propagator: new W3CTraceContextPropagator() })
+  t.teardown(() => { again.uninstrument() })
+  const cut = await openSse(b.port, '/ticks?count=3', { headers: { 'last-event-id': `${secondId}:0` } })
+  await eventually(() => b.app.streamStats().followers === 1, 'B to follow a third time')
+  await b.app.close()
+  await cut.ended.catch(() => {})
+  await eventually(() => named(exporter.getFinishedSpans(), 'follow /ticks').length === 3, 'the third follow span to end')
+  t.match(named(exporter.getFinishedSpans(), 'follow /ticks')[2]!.attributes, { 'cqrs_stream.outcome': 'shutdown' })
+  a.pacer.release()
+})
+
+t.test('two-step pending: up when posted, down when taken or expired; a command posted before instrument() is not counted', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(fastifyCqrsStream, { requests: (map) => map.bind(TicksCommand, TicksHandler), heartbeatMs: 0 })
+  app.streamRoute({ method: 'POST', url: '/later', request: TicksCommand, twoStep: { claimTimeoutMs: 200 } })
+  const before = await app.inject({ method: 'POST', url: '/later', payload: { count: 1 } })
+  const reader = new TestReader()
+  const otel = instrument({ meterProvider: new MeterProvider({ readers: [reader] }) })
+  t.teardown(() => { otel.uninstrument() })
+  const pending = async (): Promise<unknown[]> => {
+    const { resourceMetrics } = await reader.collect()
+    return resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics).filter((metric) => metric.descriptor.name === metricNames.twoStepPending)
+      .flatMap((metric) => metric.dataPoints.map((point) => [point.attributes, point.value]))
+  }
+  const taken = await app.inject({ method: 'POST', url: '/later', payload: { count: 1 } })
+  await app.inject({ method: 'POST', url: '/later', payload: { count: 1 } })
+  t.same(await pending(), [[{ 'http.route': '/later' }, 2]], 'two posted since instrument()')
+  await app.inject({ url: taken.json<{ url: string }>().url })
+  t.same(await pending(), [[{ 'http.route': '/later' }, 1]], 'one taken by its GET')
+  await app.inject({ url: before.json<{ url: string }>().url })
+  t.same(await pending(), [[{ 'http.route': '/later' }, 1]], 'the one posted before is not counted down')
+  await eventually(() => app.streamStats().pendingStreams === 0, 'the last to expire')
+  t.same(await pending(), [[{ 'http.route': '/later' }, 0]], 'the last expired')
 })

@@ -33,10 +33,21 @@ t.test('migrate(): idempotent, safe from two instances at once; the shipped SQL 
   const outbox = await testOutbox(t, pool, table)
   await Promise.all([outbox.migrate(), new PostgresOutbox({ pool, table }).migrate()])
   const { rows } = await pool.query<{ column_name: string }>('SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position', [table])
-  t.same(rows.map((row) => row.column_name), ['id', 'event_id', 'topic', 'name', 'payload', 'created_at', 'status', 'attempts', 'next_attempt_at', 'sent_at', 'last_error'])
+  t.same(rows.map((row) => row.column_name), ['id', 'event_id', 'topic', 'name', 'payload', 'created_at', 'status', 'attempts', 'next_attempt_at', 'sent_at', 'last_error', 'headers'])
   const file = await readFile(new URL('../sql/outbox.sql', import.meta.url), 'utf8')
   t.ok(file.endsWith(outboxSql('cqrs_outbox').migrate), 'sql/outbox.sql holds what migrate() runs for the default table')
   t.equal(outbox.table, table)
+})
+
+t.test('migrate() upgrades a table made before headers were kept: the column is added, its rows stay', async (t) => {
+  const pool = testPool(t)
+  const table = uniqueTable()
+  const outbox = await testOutbox(t, pool, table)
+  await pool.query(`ALTER TABLE ${table} DROP COLUMN headers`)
+  await pool.query(`INSERT INTO ${table} (event_id, topic, name, payload) VALUES ('old', 'orders.shipped', 'OrderShipped', '{}')`)
+  await outbox.migrate()
+  const { rows } = await pool.query(`SELECT event_id, headers FROM ${table}`)
+  t.same(rows, [{ event_id: 'old', headers: null }])
 })
 
 t.test('bad options: coded errors that say what to pass', async (t) => {
@@ -266,7 +277,7 @@ t.test('migrate() on a name taken by a view: rejects with PostgreSQL\'s error an
   const table = uniqueTable()
   await pool.query(`CREATE VIEW ${table} AS SELECT 1 AS one`)
   t.teardown(() => pool.query(`DROP VIEW IF EXISTS ${table}`))
-  await t.rejects(new PostgresOutbox({ pool, table }).migrate(), { code: '42703', message: /column "status" does not exist/ })
+  await t.rejects(new PostgresOutbox({ pool, table }).migrate(), { code: '42809', message: /ALTER action ADD COLUMN cannot be performed on relation/ })
   t.same((await pool.query('SELECT 1 AS ok')).rows, [{ ok: 1 }], 'the one pooled connection was rolled back, not left in a failed transaction')
 })
 

@@ -13,7 +13,8 @@ const noop = (): void => {}
  * confirms: `send()` resolves once the broker has taken the message. The
  * routing key is the event's topic; the body is the payload as JSON; the
  * event id, class name and content type travel as the `messageId`, `type`
- * and `contentType` properties; messages are persistent.
+ * and `contentType` properties; the message's `headers` (the W3C trace
+ * context while tracing) as AMQP headers; messages are persistent.
  *
  * A lost connection is reopened with exponential backoff. Sends made
  * meanwhile wait for it, and messages that were published but not confirmed
@@ -64,6 +65,9 @@ export class AmqpMessageBroker implements MessageBroker {
     const settings = resolveAmqpOptions(options)
     return new AmqpMessageBroker(settings, await AmqpSession.open(settings))
   }
+
+  /** For traces: `messaging.system`. */
+  readonly messagingSystem = 'rabbitmq'
 
   /** The exchange messages are published to. */
   get exchange (): string { return this.#settings.exchange }

@@ -103,6 +103,7 @@ export class AmqpSession {
         messageId: message.messageId,
         type: message.messageName,
         contentType: 'application/json',
+        ...(message.headers === undefined ? {} : { headers: message.headers }),
       }, (error: unknown) => this.#confirmed(send, error))
     } catch (error) {
       // amqplib checks the frame before writing it: nothing was sent.

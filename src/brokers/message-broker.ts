@@ -14,6 +14,13 @@ export interface BrokerMessage {
   readonly topic: string
   /** The event's own data (its schema fields). */
   readonly payload: Readonly<Record<string, unknown>>
+  /**
+   * Transport headers to send with it: the W3C trace context
+   * (`traceparent`, `tracestate`) of its publish span while
+   * `fastify-cqrs-stream/otel` is on. `AmqpMessageBroker` sends them as
+   * AMQP headers, the PostgreSQL outbox keeps them in its row for the relay.
+   */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 /**
@@ -29,4 +36,6 @@ export interface BrokerMessage {
  */
 export interface MessageBroker {
   send (message: BrokerMessage, context?: StreamContext): Promise<void>
+  /** The messaging system, for traces (`messaging.system`, e.g. `rabbitmq`); undefined when it is not one. */
+  readonly messagingSystem?: string
 }

@@ -1,8 +1,9 @@
 import type { LimitFunction } from 'p-limit'
-import type { MessageBroker } from '../brokers/message-broker.js'
+import type { BrokerMessage, MessageBroker } from '../brokers/message-broker.js'
+import { tracedSend } from '../brokers/traced-send.js'
 import {
-  eventHandlerEndChannel, eventHandlerErrorChannel, eventHandlerStartChannel, publishEndChannel, publishStartChannel,
-  type EventHandlerCallMessage, type EventHandlerErrorMessage, type PublishMessage,
+  eventHandlerEndChannel, eventHandlerErrorChannel, eventHandlerStartChannel,
+  type EventHandlerCallMessage, type EventHandlerErrorMessage,
 } from '../diagnostics.js'
 import { EventHandlerFailedError } from '../errors.js'
 import type { EventHandler, EventHandlerClass } from '../handlers/event-handler.js'
@@ -119,20 +120,11 @@ export class EventDispatcher {
 
   /** Sends one notification event to the broker; never rejects. */
   private async runSend (event: NotificationEventMessage, target: DispatchTarget): Promise<Outcome> {
-    const message = { messageName: messageClassOf(event).name, messageId: event.eventId, topic: event.topic, payload: event.payload }
-    const publish: PublishMessage | undefined = publishStartChannel.hasSubscribers || publishEndChannel.hasSubscribers
-      ? { streamId: target.context.streamId, messageName: message.messageName, messageId: message.messageId, topic: message.topic }
-      : undefined
-    if (publish !== undefined) publishStartChannel.publish(publish)
+    const message: BrokerMessage = { messageName: messageClassOf(event).name, messageId: event.eventId, topic: event.topic, payload: event.payload }
     try {
-      await this.#options.messageBroker.send(message, target.context)
-      if (publish !== undefined) publishEndChannel.publish(publish)
+      await tracedSend(this.#options.messageBroker, message, target.context.streamId, target.context)
       return undefined
     } catch (error) {
-      if (publish !== undefined) {
-        publish.error = error
-        publishEndChannel.publish(publish)
-      }
       return this.#failed(error, event, 'messageBroker', target)
     }
   }

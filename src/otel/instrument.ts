@@ -1,7 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel'
-import { metrics, trace, type MeterProvider, type TracerProvider } from '@opentelemetry/api'
+import { metrics, propagation, trace, type MeterProvider, type TextMapPropagator, type TracerProvider } from '@opentelemetry/api'
 import {
-  channelNames, type EventHandlerCallMessage, type PublishMessage, type RunEndMessage, type RunEventMessage, type RunStartMessage,
+  channelNames, type EventHandlerCallMessage, type FollowMessage, type PublishMessage, type TwoStepPendingMessage, type RunEndMessage, type RunEventMessage, type RunStartMessage,
 } from '../diagnostics.js'
 import { StreamMetrics } from './stream-metrics.js'
 import { StreamSpans } from './stream-spans.js'
@@ -11,6 +11,15 @@ export interface InstrumentOptions {
   readonly tracerProvider?: TracerProvider
   /** Where metrics go. Default: the global provider. */
   readonly meterProvider?: MeterProvider
+  /**
+   * Writes a publish span's context into the message's headers, and reads
+   * it back from an outbox row's. Default: the global propagator (the SDK
+   * registers W3C trace context; without one, no headers are written).
+   * @example
+   * import { W3CTraceContextPropagator } from '@opentelemetry/core'
+   * instrument({ tracerProvider, propagator: new W3CTraceContextPropagator() })
+   */
+  readonly propagator?: TextMapPropagator
 }
 
 /** What {@link instrument} returns. */
@@ -37,7 +46,7 @@ type Subscriber = (message: unknown) => void
 export function instrument (options: InstrumentOptions = {}): Instrumentation {
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer('fastify-cqrs-stream')
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter('fastify-cqrs-stream')
-  const spans = new StreamSpans(tracer)
+  const spans = new StreamSpans(tracer, options.propagator ?? propagation)
   const counters = new StreamMetrics(meter)
   const subscriptions: Array<[string, Subscriber]> = [
     [channelNames.runStart, (m) => { spans.runStart(m as RunStartMessage); counters.runStart(m as RunStartMessage) }],
@@ -47,6 +56,9 @@ export function instrument (options: InstrumentOptions = {}): Instrumentation {
     [channelNames.eventHandlerEnd, (m) => { spans.callEnd(m as EventHandlerCallMessage); counters.callEnd(m as EventHandlerCallMessage) }],
     [channelNames.publishStart, (m) => { spans.publishStart(m as PublishMessage); counters.publishStart(m as PublishMessage) }],
     [channelNames.publishEnd, (m) => { spans.publishEnd(m as PublishMessage); counters.publishEnd(m as PublishMessage) }],
+    [channelNames.followStart, (m) => { spans.followStart(m as FollowMessage) }],
+    [channelNames.followEnd, (m) => { spans.followEnd(m as FollowMessage) }],
+    [channelNames.twoStepPending, (m) => { counters.twoStepPending(m as TwoStepPendingMessage) }],
   ]
   for (const [name, subscriber] of subscriptions) diagnosticsChannel.subscribe(name, subscriber)
   let active = true

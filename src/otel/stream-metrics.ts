@@ -1,5 +1,5 @@
 import type { Attributes, Counter, Histogram, Meter, UpDownCounter } from '@opentelemetry/api'
-import type { EventHandlerCallMessage, PublishMessage, RunEndMessage, RunEventMessage, RunStartMessage } from '../diagnostics.js'
+import type { EventHandlerCallMessage, PublishMessage, RunEndMessage, RunEventMessage, RunStartMessage, TwoStepPendingMessage } from '../diagnostics.js'
 
 /** The instruments' names (documented in docs/observability.md). */
 export const metricNames = Object.freeze({
@@ -10,50 +10,83 @@ export const metricNames = Object.freeze({
   reconnects: 'cqrs_stream.reconnects',
   eventHandlerDuration: 'cqrs_stream.event_handler.duration',
   publishDuration: 'messaging.client.operation.duration',
+  twoStepPending: 'cqrs_stream.two_step.pending',
 })
+
+// Bucket advice: these record seconds, and the SDK's default buckets
+// (0 to 10,000) suit milliseconds. A view still overrides them.
+const STREAM_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600]
+const CALL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 const errorType = (error: unknown): string =>
   (error as { code?: unknown } | null)?.code?.toString() ?? (error instanceof Error ? error.name : 'error')
 
-/** Stream, event handler and publish metrics, by route, outcome, event and topic. */
+/** A route's running totals, observed when the metrics are collected. */
+interface RouteTotals {
+  readonly attributes: Attributes
+  // One attributes object per outcome, made once.
+  readonly byOutcome: Map<string, Attributes>
+  open: number
+  frames: number
+  bytes: number
+}
+
+/**
+ * Stream, event handler and publish metrics, by route, outcome, event and
+ * topic. Open streams, frames and bytes are running totals per route,
+ * observed at collection: a stream's start and end touch no instrument but
+ * the duration histogram (per-stream setup cost, issue #14).
+ */
 export class StreamMetrics {
-  readonly #open: UpDownCounter
   readonly #duration: Histogram
-  readonly #frames: Counter
-  readonly #bytes: Counter
+  readonly #routes = new Map<string | undefined, RouteTotals>()
   readonly #reconnects: Counter
   readonly #handlerDuration: Histogram
   readonly #publishDuration: Histogram
+  readonly #twoStepPending: UpDownCounter
   // When each run, call and send began (performance.now()).
   readonly #started = new WeakMap<object, number>()
 
   constructor (meter: Meter) {
-    this.#open = meter.createUpDownCounter(metricNames.openStreams, { description: 'SSE streams running now', unit: '{stream}' })
-    this.#duration = meter.createHistogram(metricNames.streamDuration, { description: 'From the start frame to the last', unit: 's' })
-    this.#frames = meter.createCounter(metricNames.frames, { description: 'SSE frames sent', unit: '{frame}' })
-    this.#bytes = meter.createCounter(metricNames.bytes, { description: 'UTF-8 bytes of the frames sent', unit: 'By' })
+    const open = meter.createObservableUpDownCounter(metricNames.openStreams, { description: 'SSE streams running now', unit: '{stream}' })
+    this.#duration = meter.createHistogram(metricNames.streamDuration, { description: 'From the start frame to the last', unit: 's', advice: { explicitBucketBoundaries: STREAM_BUCKETS } })
+    const frames = meter.createObservableCounter(metricNames.frames, { description: 'SSE frames sent (added when a stream ends)', unit: '{frame}' })
+    const bytes = meter.createObservableCounter(metricNames.bytes, { description: 'UTF-8 bytes of the frames sent (added when a stream ends)', unit: 'By' })
+    meter.addBatchObservableCallback((result) => {
+      for (const totals of this.#routes.values()) {
+        result.observe(open, totals.open, totals.attributes)
+        result.observe(frames, totals.frames, totals.attributes)
+        result.observe(bytes, totals.bytes, totals.attributes)
+      }
+    }, [open, frames, bytes])
     this.#reconnects = meter.createCounter(metricNames.reconnects, { description: 'Reconnects served, and follows from other instances', unit: '{reconnect}' })
-    this.#handlerDuration = meter.createHistogram(metricNames.eventHandlerDuration, { description: 'One event handler call', unit: 's' })
-    this.#publishDuration = meter.createHistogram(metricNames.publishDuration, { description: 'A notification sent to the broker, to its confirm', unit: 's' })
+    this.#handlerDuration = meter.createHistogram(metricNames.eventHandlerDuration, { description: 'One event handler call', unit: 's', advice: { explicitBucketBoundaries: CALL_BUCKETS } })
+    this.#publishDuration = meter.createHistogram(metricNames.publishDuration, { description: 'A notification sent to the broker, to its confirm', unit: 's', advice: { explicitBucketBoundaries: CALL_BUCKETS } })
+    this.#twoStepPending = meter.createUpDownCounter(metricNames.twoStepPending, { description: 'Two-step commands posted here and not yet taken (on any instance) or expired', unit: '{command}' })
   }
 
   runStart (run: RunStartMessage): void {
     this.#started.set(run, performance.now())
-    this.#open.add(1, routeOf(run))
+    this.#totals(run.route).open++
   }
 
   runEvent ({ run, name }: RunEventMessage): void {
-    if (name !== 'disconnect') this.#reconnects.add(1, { ...routeOf(run), 'cqrs_stream.reconnect.kind': name })
+    if (name !== 'disconnect') this.#reconnects.add(1, { ...this.#totals(run.route).attributes, 'cqrs_stream.reconnect.kind': name })
   }
 
   runEnd ({ run, outcome, frames, bytes }: RunEndMessage): void {
     // A run that began before instrument() was called is not counted.
     if (!this.#started.has(run)) return
-    const attributes = routeOf(run)
-    this.#open.add(-1, attributes)
-    this.#frames.add(frames, attributes)
-    this.#bytes.add(bytes, attributes)
-    this.#duration.record(this.#seconds(run), { ...attributes, 'cqrs_stream.outcome': outcome })
+    const totals = this.#totals(run.route)
+    totals.open--
+    totals.frames += frames
+    totals.bytes += bytes
+    let attributes = totals.byOutcome.get(outcome)
+    if (attributes === undefined) {
+      attributes = { ...totals.attributes, 'cqrs_stream.outcome': outcome }
+      totals.byOutcome.set(outcome, attributes)
+    }
+    this.#duration.record(this.#seconds(run), attributes)
   }
 
   callStart (call: EventHandlerCallMessage): void {
@@ -82,13 +115,22 @@ export class StreamMetrics {
     })
   }
 
+  twoStepPending ({ route, change }: TwoStepPendingMessage): void {
+    this.#twoStepPending.add(change, { 'http.route': route })
+  }
+
+  #totals (route: string | undefined): RouteTotals {
+    let totals = this.#routes.get(route)
+    if (totals === undefined) {
+      totals = { attributes: route === undefined ? {} : { 'http.route': route }, byOutcome: new Map(), open: 0, frames: 0, bytes: 0 }
+      this.#routes.set(route, totals)
+    }
+    return totals
+  }
+
   #seconds (message: object): number {
     const started = this.#started.get(message)!
     this.#started.delete(message)
     return (performance.now() - started) / 1000
   }
-}
-
-function routeOf (run: RunStartMessage): Attributes {
-  return run.route === undefined ? {} : { 'http.route': run.route }
 }

@@ -1,3 +1,4 @@
+import { twoStepPendingChannel } from '../diagnostics.js'
 import { StreamStoreUnavailableError } from '../errors.js'
 import { isSharedStore, type StoredCommand, type StreamStore } from '../resume/stream-store.js'
 import type { RequestScope } from './stream-owner.js'
@@ -8,6 +9,8 @@ interface Pending {
   readonly command: StoredCommand | undefined
   readonly ownerDigest: string | undefined
   readonly expiry: NodeJS.Timeout
+  // Set when its posting was published on the two-step channel: its end is, too.
+  readonly route: string | undefined
 }
 
 interface Logger { warn (object: object, message: string): void }
@@ -42,12 +45,14 @@ export class PendingStreams {
   has (streamId: string): boolean { return this.#pending.has(streamId) }
 
   /** Keeps `command` for `claimTimeoutMs`; `ownerDigest`: the owner count it holds until then. */
-  async add (streamId: string, command: StoredCommand, claimTimeoutMs: number, ownerDigest: string | undefined): Promise<void> {
+  async add (streamId: string, command: StoredCommand, claimTimeoutMs: number, ownerDigest: string | undefined, route: string): Promise<void> {
     const store = this.#store
     const shared = isSharedStore(store)
     const expiry = setTimeout(() => { this.forget(streamId) }, claimTimeoutMs)
     expiry.unref()
-    this.#pending.set(streamId, { scope: command.scope, command: shared ? undefined : command, ownerDigest, expiry })
+    const counted = twoStepPendingChannel.hasSubscribers
+    this.#pending.set(streamId, { scope: command.scope, command: shared ? undefined : command, ownerDigest, expiry, route: counted ? route : undefined })
+    if (counted) twoStepPendingChannel.publish({ streamId, route, change: 1 })
     if (!shared) return
     try {
       await store.putCommand(streamId, command, claimTimeoutMs)
@@ -92,6 +97,7 @@ export class PendingStreams {
     clearTimeout(pending.expiry)
     this.#pending.delete(streamId)
     if (pending.ownerDigest !== undefined) this.#release(pending.ownerDigest)
+    if (pending.route !== undefined) twoStepPendingChannel.publish({ streamId, route: pending.route, change: -1 })
   }
 
   /** Stops counting every pending command (the app is closing); a shared store keeps them for another instance. */

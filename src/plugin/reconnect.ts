@@ -40,7 +40,7 @@ async function resumeFromStore (reply: FastifyReply, streamId: string, afterSeq:
   if (!stored.ended) {
     if (!isSharedStore(store) || (first !== undefined && first.seq !== afterSeq + 1)) return 'unavailable'
     const follower = new RemoteFollower({
-      store, streamId, settings: target.settings, namedEvents: target.namedEvents, logger: reply.log, onEnd: open.removeFollower,
+      store, streamId, settings: target.settings, namedEvents: target.namedEvents, route: scope.route, logger: reply.log, onEnd: open.removeFollower,
     })
     open.addFollower(follower)
     follower.start(new SseConnection(reply.raw, {

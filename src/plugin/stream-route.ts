@@ -195,7 +195,7 @@ export function streamRouteDecorator (services: StreamServices) {
         admission.admit(reply, requestScope.ownerDigest, twoStep !== undefined)
         const streamId = randomUUID()
         if (twoStep !== undefined) {
-          await pending.add(streamId, await posted(request, requestScope.key), twoStep.claimTimeoutMs, requestScope.ownerDigest)
+          await pending.add(streamId, await posted(request, requestScope.key), twoStep.claimTimeoutMs, requestScope.ownerDigest, requestScope.route)
           return reply.code(202).send({ streamId, url: `${pathOf(request)}/${streamId}` })
         }
         // The stream url is worked out only for a resumable route, which sends it as cancelUrl.

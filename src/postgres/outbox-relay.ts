@@ -1,13 +1,10 @@
 import type { PoolClient } from 'pg'
-import type { BrokerMessage } from '../brokers/message-broker.js'
+import { tracedSend } from '../brokers/traced-send.js'
+import { messageOfRow, type OutboxMessageRow } from './outbox-row.js'
 import { resolveRelayOptions, type OutboxRelayOptions, type RelaySettings } from './relay-options.js'
 
-interface ClaimedRow {
+interface ClaimedRow extends OutboxMessageRow {
   id: string
-  event_id: string
-  topic: string
-  name: string
-  payload: Record<string, unknown>
   attempts: number
 }
 
@@ -35,9 +32,6 @@ export interface OutboxRelayStats {
   /** Claim transactions that held at least one row. */
   readonly batches: number
 }
-
-const messageOf = (row: ClaimedRow): BrokerMessage =>
-  ({ messageName: row.name, messageId: row.event_id, topic: row.topic, payload: row.payload })
 
 const ignore = (): void => {}
 
@@ -228,7 +222,7 @@ export class OutboxRelay {
 
   async #publishAll (rows: readonly ClaimedRow[]): Promise<{ sent: string[], failed: FailedRow[] }> {
     const { broker } = this.#settings
-    const outcomes = await Promise.allSettled(rows.map((row) => broker.send(messageOf(row))))
+    const outcomes = await Promise.allSettled(rows.map((row) => tracedSend(broker, messageOfRow(row), undefined)))
     const sent: string[] = []
     const failed: FailedRow[] = []
     outcomes.forEach((outcome, i) => {
@@ -252,7 +246,7 @@ export class OutboxRelay {
     await Promise.all([...byTopic.values()].map(async (group) => {
       for (const row of group) {
         try {
-          await broker.send(messageOf(row))
+          await tracedSend(broker, messageOfRow(row), undefined)
           sent.push(row.id)
         } catch (error) {
           // The rest of the topic stays pending, untried: after this row.

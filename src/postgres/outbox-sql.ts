@@ -49,8 +49,12 @@ CREATE TABLE IF NOT EXISTS ${table} (
   attempts integer NOT NULL DEFAULT 0,
   next_attempt_at timestamptz NOT NULL DEFAULT now(),
   sent_at timestamptz,
-  last_error text
+  last_error text,
+  -- The message's transport headers (the trace context of its publish span).
+  headers jsonb
 );
+-- Tables made before headers were kept.
+ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS headers jsonb;
 CREATE INDEX IF NOT EXISTS ${base}_pending ON ${table} (next_attempt_at, id) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS ${base}_topic_pending ON ${table} (topic, id) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS ${base}_sent ON ${table} (sent_at) WHERE status = 'sent';
@@ -66,12 +70,12 @@ CREATE TRIGGER ${base}_notify AFTER INSERT ON ${table} FOR EACH STATEMENT EXECUT
 COMMIT;
 `,
     // One statement for any number of events; an event added twice (a retried transaction) is kept once.
-    insert: `INSERT INTO ${table} (event_id, topic, name, payload)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
+    insert: `INSERT INTO ${table} (event_id, topic, name, payload, headers)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::jsonb[])
 ON CONFLICT (event_id) DO NOTHING`,
     // Rows another relay holds are skipped, not waited for: relays share the work.
     // (ORDER BY o.id: the bigint, not the text column of the same name.)
-    claim: `SELECT o.id::text, event_id, topic, name, payload, attempts FROM ${table} o
+    claim: `SELECT o.id::text, event_id, topic, name, payload, headers, attempts FROM ${table} o
 WHERE status = 'pending' AND next_attempt_at <= now()
 ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED`,
     // In order per topic, in two statements of one transaction: first the
@@ -82,7 +86,7 @@ ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED`,
     // its retry.
     lockTopics: `SELECT topic FROM (SELECT DISTINCT topic FROM ${table} WHERE status = 'pending' AND next_attempt_at <= now()) due
 WHERE pg_try_advisory_xact_lock(${lockKey}, hashtext(topic))`,
-    claimOrdered: `SELECT o.id::text, event_id, topic, name, payload, attempts FROM ${table} o
+    claimOrdered: `SELECT o.id::text, event_id, topic, name, payload, headers, attempts FROM ${table} o
 WHERE status = 'pending' AND next_attempt_at <= now() AND topic = ANY($2::text[])
   AND NOT EXISTS (SELECT 1 FROM ${table} e WHERE e.topic = o.topic AND e.status = 'pending' AND e.id < o.id AND e.next_attempt_at > now())
 ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED`,
@@ -97,7 +101,7 @@ WHERE o.id = f.id
 RETURNING o.id::text, o.event_id, o.topic, o.attempts, o.status`,
     deleteSent: `DELETE FROM ${table} WHERE id IN (
   SELECT id FROM ${table} WHERE status = 'sent' AND sent_at < now() - $1 * interval '1 millisecond' LIMIT $2)`,
-    dead: `SELECT o.id::text, event_id, topic, name, payload, attempts, created_at, last_error FROM ${table} o
+    dead: `SELECT o.id::text, event_id, topic, name, payload, headers, attempts, created_at, last_error FROM ${table} o
 WHERE status = 'dead' ORDER BY o.id LIMIT $1`,
     retry: `UPDATE ${table} SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
 WHERE id = $1 AND status = 'dead'`,

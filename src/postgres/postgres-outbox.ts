@@ -6,6 +6,7 @@ import type { StreamContext } from '../handlers/stream-context.js'
 import { NotificationEventMessage } from '../messages/notification-event.js'
 import type { ItemTransaction } from './item-transaction.js'
 import { itemTransactions, type ItemTransactions } from './item-transactions.js'
+import { messageOfRow, type OutboxMessageRow } from './outbox-row.js'
 import { outboxSql, type OutboxSql } from './outbox-sql.js'
 
 export interface PostgresOutboxOptions {
@@ -31,12 +32,8 @@ interface Queryable {
   query (text: string, values: unknown[]): Promise<unknown>
 }
 
-interface DeadRow {
+interface DeadRow extends OutboxMessageRow {
   id: string
-  event_id: string
-  topic: string
-  name: string
-  payload: Record<string, unknown>
   attempts: number
   created_at: Date
   last_error: string | null
@@ -156,6 +153,7 @@ export class PostgresOutbox implements MessageBroker {
       messages.map((m) => m.topic),
       messages.map((m) => m.messageName),
       messages.map((m) => JSON.stringify(m.payload)),
+      messages.map((m) => m.headers === undefined ? null : JSON.stringify(m.headers)),
     ])
   }
 
@@ -164,7 +162,7 @@ export class PostgresOutbox implements MessageBroker {
     const { rows } = await this.pool.query<DeadRow>(this.sql.dead, [limit])
     return rows.map((row) => ({
       id: row.id,
-      message: { messageName: row.name, messageId: row.event_id, topic: row.topic, payload: row.payload },
+      message: messageOfRow(row),
       attempts: row.attempts,
       createdAt: row.created_at,
       lastError: row.last_error,

@@ -104,8 +104,8 @@ export class AppendBatch {
       pipeline.eval(APPEND_FRAMES, 1, key, maxFrames, data)
       count++
       if (refresh) {
-        pipeline.pexpire(key, idleTtlMs).pexpire(`${key}:scope`, idleTtlMs).pexpire(`${key}:owner`, idleTtlMs)
-        count += 3
+        pipeline.pexpire(key, idleTtlMs).pexpire(`${key}:scope`, idleTtlMs).pexpire(`${key}:owner`, idleTtlMs).pexpire(`${key}:trace`, idleTtlMs)
+        count += 4
       }
       ends.push(count)
     }

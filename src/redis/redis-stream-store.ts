@@ -99,6 +99,7 @@ export class RedisStreamStore implements SharedStreamStore {
       .del(key)
       .set(`${key}:scope`, options.scope, 'PX', idleTtlMs)
       .set(`${key}:owner`, this.#heartbeat.instanceId, 'PX', idleTtlMs)
+    if (options.traceContext !== undefined) multi.set(`${key}:trace`, JSON.stringify(options.traceContext), 'PX', idleTtlMs)
     // From this instance's first stream on: followers elsewhere of its streams go on while it beats.
     const beat = this.#heartbeat.start()
     await Promise.all([beat, execOrThrow(multi)])
@@ -122,13 +123,15 @@ export class RedisStreamStore implements SharedStreamStore {
   async read (streamId: string, afterSeq: number): Promise<StoredStream | undefined> {
     const key = this.#key(streamId)
     this.#batch.flush()
-    const [scope, entries] = await execOrThrow(this.#ready().multi()
+    const [scope, entries, trace] = await execOrThrow(this.#ready().multi()
       .get(`${key}:scope`)
-      .xrange(key, `(${entryId(afterSeq)}`, '+')) as [string | null, Entry[]]
+      .xrange(key, `(${entryId(afterSeq)}`, '+')
+      .get(`${key}:trace`)) as [string | null, Entry[], string | null]
     // delete() removes the scope with the same MULTI that marks the stream aborted.
     if (scope === null) return undefined
     const { frames, marker } = decode(entries)
-    return { scope, frames, ended: marker === 'end' }
+    const stored = { scope, frames, ended: marker === 'end' }
+    return trace === null ? stored : { ...stored, traceContext: JSON.parse(trace) as Record<string, string> }
   }
 
   async end (streamId: string, keepMs: number): Promise<void> {
@@ -139,7 +142,8 @@ export class RedisStreamStore implements SharedStreamStore {
       .xadd(key, END_ID, 'end', '1')
       .pexpire(key, keepMs)
       .pexpire(`${key}:scope`, keepMs)
-      .pexpire(`${key}:owner`, keepMs))
+      .pexpire(`${key}:owner`, keepMs)
+      .pexpire(`${key}:trace`, keepMs))
   }
 
   async delete (streamId: string): Promise<void> {
@@ -150,7 +154,7 @@ export class RedisStreamStore implements SharedStreamStore {
     await execOrThrow(this.#ready().multi()
       .xadd(key, END_ID, 'aborted', '1')
       .pexpire(key, ABORTED_TTL_MS)
-      .del(`${key}:scope`, `${key}:owner`))
+      .del(`${key}:scope`, `${key}:owner`, `${key}:trace`))
   }
 
   /**

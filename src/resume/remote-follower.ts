@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { followEndChannel, followStartChannel, type FollowMessage, type FollowOutcome } from '../diagnostics.js'
 import { OwnerLostError } from '../errors.js'
 import { errorFrame } from '../sse/frame-encoder.js'
 import { toPublicError } from '../sse/public-error.js'
@@ -14,6 +15,8 @@ export interface RemoteFollowerOptions {
   readonly logger: RunLogger
   /** The route's `namedEvents`: the owner-lost frame is encoded as the stream's own. */
   readonly namedEvents: boolean
+  /** The route's url, for telemetry. */
+  readonly route: string
   /** Called once the follower has stopped, whichever way. */
   readonly onEnd: (follower: RemoteFollower) => void
 }
@@ -36,6 +39,7 @@ export class RemoteFollower {
   #reported = 0
   #lease: NodeJS.Timeout | undefined
   #ended = false
+  #telemetry: FollowMessage | undefined
 
   constructor (options: RemoteFollowerOptions) {
     this.#options = options
@@ -46,8 +50,12 @@ export class RemoteFollower {
   start (connection: SseConnection, first: StoredStream, afterSeq: number): void {
     this.#seen = afterSeq
     this.#reported = afterSeq
+    if (followStartChannel.hasSubscribers || followEndChannel.hasSubscribers) {
+      this.#telemetry = { streamId: this.#options.streamId, route: this.#options.route, ownerTraceContext: first.traceContext ?? {}, frames: 0 }
+      followStartChannel.publish(this.#telemetry)
+    }
     if (!connection.open()) {
-      this.#finish()
+      this.#finish('disconnect')
       return
     }
     this.#connection = connection
@@ -63,12 +71,12 @@ export class RemoteFollower {
   /** This instance is closing: the response is dropped, so the client reconnects to another one. */
   terminate (): void {
     this.#connection?.end()
-    this.#stop()
+    this.#stop('shutdown')
   }
 
   /** The client left. */
   connectionLost (): void {
-    this.#stop()
+    this.#stop('disconnect')
   }
 
   async #follow (): Promise<void> {
@@ -90,7 +98,7 @@ export class RemoteFollower {
     }
     // The stream was deleted (aborted) or expired, the store failed, or the follower stopped.
     connection.end()
-    this.#stop()
+    this.#stop('lost')
   }
 
   /** Pushes the frames after the ones seen; false once the follower is done. */
@@ -101,15 +109,16 @@ export class RemoteFollower {
       if (frame.seq !== this.#seen + 1) {
         // Frames were dropped from the store before this client had them.
         connection.end()
-        this.#stop()
+        this.#stop('lost')
         return false
       }
       connection.push(frame.text)
       this.#seen = frame.seq
+      if (this.#telemetry !== undefined) this.#telemetry.frames++
     }
     if (batch.ended) {
       connection.end('')
-      this.#finish()
+      this.#finish('complete')
       return false
     }
     if (this.#seen - this.#reported >= this.#reportEvery) this.#report()
@@ -127,19 +136,23 @@ export class RemoteFollower {
     this.#send(store.signal({ type: 'follow', streamId, follower: this.#id, seq: this.#seen }))
   }
 
-  #stop (): void {
+  #stop (outcome: FollowOutcome): void {
     if (this.#ended) return
     const { store, streamId } = this.#options
     this.#send(store.signal({ type: 'leave', streamId, follower: this.#id }))
-    this.#finish()
+    this.#finish(outcome)
   }
 
   // Reached once: from start(), the last batch, or the guarded #stop().
-  #finish (): void {
+  #finish (outcome: FollowOutcome): void {
     this.#ended = true
     clearInterval(this.#lease)
     this.#controller.abort()
     this.#options.onEnd(this)
+    if (this.#telemetry !== undefined && followEndChannel.hasSubscribers) {
+      this.#telemetry.outcome = outcome
+      followEndChannel.publish(this.#telemetry)
+    }
   }
 
   #send (sent: Promise<void>): void {

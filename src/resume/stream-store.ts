@@ -12,6 +12,8 @@ export interface StoredStream {
   readonly frames: readonly StoredFrame[]
   /** True once the stream's last frame is in the store. */
   readonly ended: boolean
+  /** {@link StreamLogOptions.traceContext}, where the store keeps it. */
+  readonly traceContext?: Readonly<Record<string, string>>
 }
 
 /** Set once per stream, when it opens. */
@@ -26,6 +28,12 @@ export interface StreamLogOptions {
    * `RedisStreamStore` does: its memory is Redis's, bounded by its MAXLEN.
    */
   readonly maxBytes?: number
+  /**
+   * The stream's trace context (W3C `traceparent`) while tracing is on. A
+   * shared store keeps it, so that a follower on another instance links its
+   * span to the owner's; a store may ignore it.
+   */
+  readonly traceContext?: Readonly<Record<string, string>>
 }
 
 /**

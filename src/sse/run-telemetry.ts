@@ -19,10 +19,17 @@ export class RunTelemetry {
   }
 
   /** Publishes the start; undefined when nothing listens. */
-  static start (run: RunStartMessage): RunTelemetry | undefined {
+  static start (streamId: string, route: string | undefined, command: string | undefined, resumable: boolean): RunTelemetry | undefined {
     if (!runStartChannel.hasSubscribers && !runEndChannel.hasSubscribers) return undefined
+    const run: RunStartMessage = { streamId, route, command, resumable, traceContext: {} }
     runStartChannel.publish(run)
     return new RunTelemetry(run)
+  }
+
+  /** The context a tracer wrote at the start; undefined when none did. */
+  get traceContext (): Record<string, string> | undefined {
+    const { traceContext } = this.run
+    return Object.keys(traceContext).length === 0 ? undefined : traceContext
   }
 
   frame (text: string, item: boolean): void {

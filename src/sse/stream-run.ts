@@ -114,7 +114,7 @@ export class StreamRun<T> implements ConnectionOwner {
   /** Sends the start frame on `connection` and pumps `source` until it ends. */
   start (connection: SseConnection, source: EventStreamSource<T>): void {
     const { route, command, resume } = this.#options
-    this.#telemetry = RunTelemetry.start({ streamId: this.streamId, route, command, resumable: resume !== undefined })
+    this.#telemetry = RunTelemetry.start(this.streamId, route, command, resume !== undefined)
     if (!connection.open()) {
       // The client left before the stream began: run nothing.
       this.#end('disconnect', undefined, undefined)
@@ -123,7 +123,10 @@ export class StreamRun<T> implements ConnectionOwner {
     this.#sink = connection
     if (this.#resume !== undefined) {
       const { scope, maxBufferedFrames, maxBufferedBytes } = this.#resume
-      this.#stored(this.#resume.store.open(this.streamId, { scope, maxFrames: maxBufferedFrames, maxBytes: maxBufferedBytes }))
+      const traceContext = this.#telemetry?.traceContext
+      this.#stored(this.#resume.store.open(this.streamId, traceContext === undefined
+        ? { scope, maxFrames: maxBufferedFrames, maxBytes: maxBufferedBytes }
+        : { scope, maxFrames: maxBufferedFrames, maxBytes: maxBufferedBytes, traceContext }))
     }
     // Sent with the first frames of the same tick: a short stream is one write.
     this.#emit(this.#encoder.start())

@@ -1,7 +1,9 @@
 // Type tests of the OpenTelemetry module, fastify-cqrs-stream/otel (see expect.ts).
-import { metrics, trace } from '@opentelemetry/api'
+import { metrics, propagation, trace } from '@opentelemetry/api'
 import diagnosticsChannel from 'node:diagnostics_channel'
-import { channelNames, type RunEndMessage, type RunOutcome } from '../../src/index.js'
+import {
+  channelNames, type BrokerMessage, type FollowMessage, type FollowOutcome, type MessageBroker, type PublishMessage, type RunEndMessage, type RunOutcome, type TwoStepPendingMessage,
+} from '../../src/index.js'
 import { attributeNames, instrument, metricNames, type Instrumentation, type InstrumentOptions } from '../../src/otel/index.js'
 import { expectExact, use } from './expect.js'
 
@@ -12,6 +14,9 @@ export function wire (): void {
   expectExact<void>()(otel.uninstrument())
   const options: InstrumentOptions = { tracerProvider: trace.getTracerProvider(), meterProvider: metrics.getMeterProvider() }
   use(instrument(options))
+  use(instrument({ propagator: propagation }))
+  // @ts-expect-error a propagator has inject and extract
+  use(instrument({ propagator: {} }))
   // @ts-expect-error a tracer is not a provider
   use(instrument({ tracerProvider: trace.getTracer('x') }))
   expectExact<'cqrs_stream.outcome'>()(attributeNames.outcome)
@@ -23,5 +28,25 @@ export function wire (): void {
     expectExact<RunOutcome>()(outcome)
     expectExact<number>()(frames)
     expectExact<string | undefined>()(run.command)
+    expectExact<Record<string, string>>()(run.traceContext)
   })
+  diagnosticsChannel.subscribe(channelNames.publishStart, (message) => {
+    const { streamId, headers, system } = message as PublishMessage
+    // Undefined for an outbox relay's send.
+    expectExact<string | undefined>()(streamId)
+    expectExact<Record<string, string>>()(headers)
+    expectExact<string | undefined>()(system)
+  })
+  diagnosticsChannel.subscribe(channelNames.followEnd, (message) => {
+    const { outcome, ownerTraceContext } = message as FollowMessage
+    expectExact<FollowOutcome | undefined>()(outcome)
+    expectExact<Readonly<Record<string, string>>>()(ownerTraceContext)
+  })
+  diagnosticsChannel.subscribe(channelNames.twoStepPending, (message) => {
+    expectExact<1 | -1>()((message as TwoStepPendingMessage).change)
+  })
+  // Headers travel with a broker message; a broker may name its messaging system.
+  const sent: BrokerMessage = { messageName: 'A', messageId: 'id', topic: 't', payload: {}, headers: { traceparent: '00-…' } }
+  const broker: MessageBroker = { messagingSystem: 'kafka', async send (message) { use(message.headers?.traceparent) } }
+  use(broker.send(sent))
 }
