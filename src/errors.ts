@@ -211,3 +211,31 @@ export const ItemTransactionRolledBackError = createError<[string]>(
   'fastify-cqrs-stream: the item transaction of stream %s was rolled back by PostgreSQL, because a statement in it failed. The item was not sent; a failed query must end the item (rethrow it), or be retried in a savepoint.',
   500
 )
+
+/** A saga step failed; the steps completed before it were compensated, in reverse order. */
+export const SagaCompensatedError = createError<[string, string, number, Cause?]>(
+  'FST_ERR_CQRS_STREAM_SAGA_COMPENSATED',
+  'fastify-cqrs-stream: saga %s stopped at step %s, which failed; the %d steps completed before it were undone. Nothing of the saga remains applied; the command may be retried.',
+  409
+)
+
+/** A compensation kept failing after its retries: the saga is stored as failed-compensation. */
+export const SagaCompensationFailedError = createError<[string, string, Cause?]>(
+  'FST_ERR_CQRS_STREAM_SAGA_COMPENSATION_FAILED',
+  'fastify-cqrs-stream: saga %s could not undo step %s after its retries; it is stored as failed-compensation and needs an operator (see docs/sagas.md).',
+  500
+)
+
+/** Another process saved the saga's state since it was read: this run must not go on. */
+export const SagaConflictError = createError<[string, number]>(
+  'FST_ERR_CQRS_STREAM_SAGA_CONFLICT',
+  'fastify-cqrs-stream: saga %s was saved by another run (expected version %d); this run stops so that no step runs twice.',
+  409
+)
+
+/** A saga's `begin()` returned a context its schema refuses. */
+export const InvalidSagaContextError = createError<[string, string]>(
+  'FST_ERR_CQRS_STREAM_INVALID_SAGA_CONTEXT',
+  'fastify-cqrs-stream: the context saga %s began with does not match its schema: %s. Return what Saga(schema) declares from begin().',
+  500
+)

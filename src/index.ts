@@ -44,6 +44,13 @@ export type {
   EventHandlerErrorInfo, OnEventHandlerError, EventHandlerFailure, MediatorLogger,
 } from './events/event-handler-error.js'
 
+export { Saga, SagaHandler, type SagaClass } from './sagas/saga.js'
+export { SagaStep, type SagaStepClass, type SagaStepRun } from './sagas/saga-step.js'
+export { SagaProgressSchema, type SagaProgress } from './sagas/saga-progress.js'
+export { InMemorySagaStorage } from './sagas/in-memory-saga-storage.js'
+export type { SagaExecution, SagaLogEntry, SagaStatus, SagaStorage } from './sagas/saga-execution.js'
+export type { CompensationPolicy } from './sagas/compensation-policy.js'
+export type { HandlerScope } from './handlers/handler-scope.js'
 export type { BrokerMessage, MessageBroker } from './brokers/message-broker.js'
 export { DevNullMessageBroker } from './brokers/devnull-message-broker.js'
 export { InMemoryMessageBroker } from './brokers/in-memory-message-broker.js'

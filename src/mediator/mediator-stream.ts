@@ -6,6 +6,7 @@ import type { DispatchTarget, EventDispatcher } from '../events/event-dispatcher
 import type { MediatorLogger } from '../events/event-handler-error.js'
 import type { EventHandler, EventHandlerClass } from '../handlers/event-handler.js'
 import type { StreamContext } from '../handlers/stream-context.js'
+import { giveHandlerScope } from '../handlers/handler-scope.js'
 import type { StreamingRequestHandler } from '../handlers/streaming-request-handler.js'
 import type { RequestMap } from '../maps/request-map.js'
 import { messageClassOf } from '../messages/message.js'
@@ -218,7 +219,7 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
     this.#scope = scope
     const request = this.#request
     if (middlewares.length === 0) {
-      const handler = scope.instantiate(handlerClass as unknown as new () => StreamingRequestHandler)
+      const handler = giveHandlerScope(scope.instantiate(handlerClass as unknown as new () => StreamingRequestHandler), scope)
       this.#handler = handler
       this.#inner = handler.handle(request, context)[Symbol.asyncIterator]()
       return
@@ -226,7 +227,7 @@ export class MediatorStream<TResult> implements AsyncIterableIterator<TResult>, 
     // Built only when the innermost `next()` is called: a middleware that
     // short-circuits never constructs the handler or its dependencies.
     let source = (): AsyncIterable<unknown> => handlerRun(
-      scope.instantiate(handlerClass as unknown as new () => StreamingRequestHandler), request, context, this)
+      giveHandlerScope(scope.instantiate(handlerClass as unknown as new () => StreamingRequestHandler), scope), request, context, this)
     for (let i = middlewares.length - 1; i >= 0; i--) {
       const middleware = middlewares[i]!
       const next = source

@@ -58,6 +58,12 @@ export class StreamScope {
     return resolverOf(Class).resolve(this as unknown as AwilixContainer)
   }
 
+  /** The registration `name` of the real scope (created now), or undefined when there is none. */
+  resolveIfRegistered<T> (name: string): T | undefined {
+    const scope = this.materialize()
+    return scope.hasRegistration(name) ? scope.resolve<T>(name) : undefined
+  }
+
   /** @internal the real scope, created and given the stream's registrations on first call. */
   materialize (): AwilixContainer {
     if (this.#scope !== undefined) return this.#scope
