@@ -1,3 +1,5 @@
+import type { Event } from '../messages/event.js'
+
 /**
  * Where a saga is: `running` while its steps act, `compensating` while the
  * completed ones are undone, then `completed`, `compensated` (a step failed
@@ -46,7 +48,14 @@ export interface SagaLogEntry {
  */
 export interface SagaStorage {
   create (execution: SagaExecution, entry?: SagaLogEntry): Promise<void>
-  save (execution: SagaExecution, entry: SagaLogEntry): Promise<void>
+  /** `events`: the step's events that {@link keepsEvent} took, written with the state (all or nothing). */
+  save (execution: SagaExecution, entry: SagaLogEntry, events?: readonly Event[]): Promise<void>
+  /**
+   * True for an event `save()` writes with the step's state (the PostgreSQL
+   * storage: notification events, into the outbox, in the same
+   * transaction). The step's other events go to the stream's event handlers.
+   */
+  keepsEvent? (event: Event): boolean
   load (id: string): Promise<SagaExecution | undefined>
   /** The step log, oldest first. */
   log (id: string): Promise<SagaLogEntry[]>

@@ -36,15 +36,21 @@ const compensationSignal = new AbortController().signal
 export async function * runSaga (start: SagaExecution, options: SagaRunOptions): AsyncGenerator<SagaProgress> {
   const { storage, steps, names, signal, emit } = options
   let execution = start
-  const save = async (change: Partial<SagaExecution>, entry: SagaLogEntry): Promise<void> => {
+  const save = async (change: Partial<SagaExecution>, entry: SagaLogEntry, events?: readonly Event[]): Promise<void> => {
     const next = { ...execution, ...change, version: execution.version + 1 }
-    await storage.save(next, entry)
+    await (events === undefined || events.length === 0 ? storage.save(next, entry) : storage.save(next, entry, events))
     execution = next
   }
   const entry = (step: number, status: SagaLogEntry['status'], attempt = 1, error?: unknown): SagaLogEntry =>
     error === undefined ? { step: names[step]!, status, attempt, at: new Date() } : { step: names[step]!, status, attempt, error: messageOf(error), at: new Date() }
-  const passEvents = (step: SagaStep<object, unknown>): void => {
-    for (const event of step.takeEvents() ?? []) emit(event)
+  // The step's events: the storage's to write with the state, or the stream's.
+  const eventsOf = (step: SagaStep<object, unknown>): Event[] => {
+    const kept: Event[] = []
+    for (const event of step.takeEvents() ?? []) {
+      if (storage.keepsEvent?.(event) === true) kept.push(event)
+      else emit(event)
+    }
+    return kept
   }
 
   /** Undoes the completed steps not undone yet, last first; yields around each when `visible`. */
@@ -64,8 +70,7 @@ export async function * runSaga (start: SagaExecution, options: SagaRunOptions):
           await sleep(retryDelay(options.policy, attempt))
         }
       }
-      passEvents(steps[i]!)
-      await save({ compensated: execution.compensated + 1 }, entry(i, 'compensated'))
+      await save({ compensated: execution.compensated + 1 }, entry(i, 'compensated'), eventsOf(steps[i]!))
       if (visible) yield { step: names[i]!, status: 'compensated' }
     }
     await storage.save({ ...execution, status: 'compensated', version: execution.version + 1 }, { step: execution.saga, status: 'compensated', attempt: 1, at: new Date() })
@@ -79,7 +84,9 @@ export async function * runSaga (start: SagaExecution, options: SagaRunOptions):
   try {
     let failure: unknown
     let failed = -1
-    for (let i = execution.completed; i < steps.length; i++) {
+    // A recovered saga that was compensating goes on compensating.
+    const acting = execution.status === 'running'
+    for (let i = acting ? execution.completed : steps.length; i < steps.length; i++) {
       await save({}, entry(i, 'acting'))
       let result: unknown
       try {
@@ -89,18 +96,17 @@ export async function * runSaga (start: SagaExecution, options: SagaRunOptions):
         failed = i
         break
       }
-      passEvents(steps[i]!)
-      await save({ completed: i + 1, results: [...execution.results, result] }, entry(i, 'done'))
+      await save({ completed: i + 1, results: [...execution.results, result] }, entry(i, 'done'), eventsOf(steps[i]!))
       atYield = true
       yield { step: names[i]!, status: 'done', result }
       atYield = false
     }
-    if (failed < 0) {
+    if (acting && failed < 0) {
       ended = true
       await storage.save({ ...execution, status: 'completed', version: execution.version + 1 }, { step: execution.saga, status: 'done', attempt: 1, at: new Date() })
       return
     }
-    await save({ status: 'compensating', error: messageOf(failure) }, entry(failed, 'failed', 1, failure))
+    if (acting) await save({ status: 'compensating', error: messageOf(failure) }, entry(failed, 'failed', 1, failure))
     const aborted = signal.aborted
     for await (const progress of compensate(!aborted)) {
       atYield = true
@@ -109,7 +115,7 @@ export async function * runSaga (start: SagaExecution, options: SagaRunOptions):
     }
     ended = true
     if (aborted) throw signal.reason
-    throw new SagaCompensatedError(execution.saga, names[failed]!, execution.completed, { cause: failure })
+    throw new SagaCompensatedError(execution.saga, names[failed] ?? 'an earlier run', execution.completed, { cause: failure ?? execution.error })
   } finally {
     if (atYield && !ended) {
       // Returned at a yield: undo quietly. A failure is in the storage (failed-compensation).

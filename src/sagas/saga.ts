@@ -58,7 +58,7 @@ export abstract class SagaHandler<TRequest extends RequestMessage, TContext exte
   }
 
   /** @internal a run from `execution` on, for a new saga or a recovered one. */
-  run (execution: SagaExecution, storage: SagaStorage, scope: HandlerScope, signal: AbortSignal): ReturnType<typeof runSaga> {
+  run (execution: SagaExecution, storage: SagaStorage, scope: Pick<HandlerScope, 'instantiate'>, signal: AbortSignal): ReturnType<typeof runSaga> {
     const steps = this.steps.map((Step) => scope.instantiate(Step) as SagaStep<object, unknown>)
     return runSaga(execution, {
       storage, steps, names: this.steps.map((Step) => Step.name), policy: this.compensation, signal, emit: (event) => { this.emit(event) },
