@@ -8,6 +8,8 @@ import { OrderAnalyticsEvent, OrderProcessedEvent, ProcessOrdersCommand } from '
 import { MemoryOrderLog, PostgresOrderLog } from './order-log.js'
 import { clientModules } from './client-modules.js'
 import { indexPage } from './page.js'
+import { tripPage } from './trip-page.js'
+import { BookTripCommand, BookTripSaga, TripDesk } from './trip-saga.js'
 import { AnalyticsService, OrderService } from './services.js'
 
 export interface BuildAppOptions {
@@ -33,6 +35,8 @@ export interface BuildAppOptions {
    * @default orders are recorded in memory
    */
   itemTransactions?: ItemTransactions
+  /** The trip saga's bookings (GET /trips), e.g. to look at in tests. @default a new TripDesk */
+  tripDesk?: TripDesk
   /**
    * Called on the new app before any route is added: an `onRoute` hook set
    * here sees every route (example-app/telemetry.ts gives each request a span).
@@ -57,6 +61,8 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
     logger: asValue(app.log),
     orders: options.orders === undefined ? asClass(OrderService).singleton() : asValue(options.orders),
     analytics: asClass(AnalyticsService).singleton(),
+    tripDesk: asValue(options.tripDesk ?? new TripDesk()),
+    stepDelayMs: asValue(options.orderDelayMs),
   })
   const items = options.itemTransactions
   if (items === undefined) container.register({ orderLog: asClass(MemoryOrderLog).singleton() })
@@ -64,7 +70,7 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
 
   await app.register(fastifyCqrsStream, {
     container,
-    requests: (map) => map.bind(ProcessOrdersCommand, ProcessOrdersHandler),
+    requests: (map) => map.bind(ProcessOrdersCommand, ProcessOrdersHandler).bind(BookTripCommand, BookTripSaga),
     events: (map) => map
       .bind(OrderProcessedEvent, OrderProcessedHandler)
       .bind(OrderAnalyticsEvent, OrderAnalyticsHandler),
@@ -93,6 +99,10 @@ export async function buildApp (options: BuildAppOptions): Promise<FastifyInstan
   app.streamRoute({ method: 'POST', url: '/orders', request: ProcessOrdersCommand, twoStep: true })
 
   app.get('/', (_request, reply) => reply.type('text/html; charset=utf-8').send(indexPage))
+
+  // The saga demo: each step a frame, compensated when one fails or on cancel.
+  app.streamRoute({ method: 'GET', url: '/trips/book', request: BookTripCommand, resume })
+  app.get('/trips', (_request, reply) => reply.type('text/html; charset=utf-8').send(tripPage))
 
   // The typed client (src/client/), as plain ESM for the page.
   const modules = await clientModules()
