@@ -45,16 +45,22 @@ async function shipping (t: Test, messageBroker: MessageBroker): Promise<ReturnT
   return app
 }
 
-const traceparentOf = (span: ReadableSpan): string => `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`
-const named = (spans: ReadableSpan[], name: string): ReadableSpan[] => spans.filter((span) => span.name === name)
-
-t.test('AmqpMessageBroker: the consumer of a real RabbitMQ queue sees the publish span\'s traceparent', async (t) => {
-  const exporter = tracing(t)
+/** A broker on an exchange of its own, and a queue bound to it that the test reads. */
+async function rabbit (t: Test): Promise<{ watch: Awaited<ReturnType<typeof observer>>, queue: string, broker: AmqpMessageBroker }> {
   const exchange = uniqueName('exchange')
   const watch = await observer(t)
   const queue = await watch.boundQueue(exchange)
   const broker = await AmqpMessageBroker.connect({ url: RABBIT_URL, exchange })
   t.teardown(() => broker.close())
+  return { watch, queue, broker }
+}
+
+const traceparentOf = (span: ReadableSpan): string => `00-${span.spanContext().traceId}-${span.spanContext().spanId}-01`
+const named = (spans: ReadableSpan[], name: string): ReadableSpan[] => spans.filter((span) => span.name === name)
+
+t.test('AmqpMessageBroker: the consumer of a real RabbitMQ queue sees the publish span\'s traceparent', async (t) => {
+  const exporter = tracing(t)
+  const { watch, queue, broker } = await rabbit(t)
   const app = await shipping(t, broker)
   const response = await app.inject({ method: 'POST', url: '/ship', payload: { count: 2 } })
   t.match(response.body, /"type":"complete"/)
@@ -77,11 +83,7 @@ t.test('the PostgreSQL outbox keeps the traceparent in its row; the relay\'s pub
   const exporter = tracing(t)
   const pool = testPool(t)
   const outbox = await testOutbox(t, pool)
-  const exchange = uniqueName('exchange')
-  const watch = await observer(t)
-  const queue = await watch.boundQueue(exchange)
-  const broker = await AmqpMessageBroker.connect({ url: RABBIT_URL, exchange })
-  t.teardown(() => broker.close())
+  const { watch, queue, broker } = await rabbit(t)
   const app = await shipping(t, outbox)
   await app.inject({ method: 'POST', url: '/ship', payload: { count: 1 } })
   const [written] = named(exporter.getFinishedSpans(), 'publish orders.shipped')
@@ -110,11 +112,7 @@ t.test('without a propagator no headers are written: the outbox row keeps none a
   t.teardown(() => { otel.uninstrument() })
   const pool = testPool(t)
   const outbox = await testOutbox(t, pool)
-  const exchange = uniqueName('exchange')
-  const watch = await observer(t)
-  const queue = await watch.boundQueue(exchange)
-  const broker = await AmqpMessageBroker.connect({ url: RABBIT_URL, exchange })
-  t.teardown(() => broker.close())
+  const { watch, queue, broker } = await rabbit(t)
   const app = await shipping(t, outbox)
   await app.inject({ method: 'POST', url: '/ship', payload: { count: 1 } })
   const { rows } = await pool.query<{ headers: unknown }>(`SELECT headers FROM ${outbox.sql.table}`)

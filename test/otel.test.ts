@@ -366,9 +366,13 @@ t.test('reply.eventStream() of a mediator stream is named by its command; a canc
   t.match(named(spans(), 'stream TicksCommand')[2]!.attributes, { 'cqrs_stream.outcome': 'shutdown' })
 })
 
-t.test('a client that follows the stream from another instance (Redis): a follow event on the owner\'s span', async (t) => {
+/**
+ * A stream on instance A whose client leaves after one tick and reconnects
+ * to B, which follows it through Redis to its end.
+ */
+async function followedOnB (t: Test, propagator?: W3CTraceContextPropagator) {
   const exporter = new InMemorySpanExporter()
-  const otel = instrument({ tracerProvider: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }) })
+  const otel = instrument({ tracerProvider: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }), ...(propagator === undefined ? {} : { propagator }) })
   t.teardown(() => { otel.uninstrument() })
   const prefix = keyPrefix(t)
   const a = await redisInstance(t, { keyPrefix: prefix })
@@ -384,6 +388,11 @@ t.test('a client that follows the stream from another instance (Redis): a follow
   await eventually(() => b.app.streamStats().followers === 1, 'B to follow')
   a.pacer.release()
   await follower.ended
+  return { exporter, otel, a, b, streamId, follower }
+}
+
+t.test('a client that follows the stream from another instance (Redis): a follow event on the owner\'s span', async (t) => {
+  const { exporter } = await followedOnB(t)
   await eventually(() => named(exporter.getFinishedSpans(), 'stream TicksCommand').length === 1, 'the owner\'s span to end')
   const owner = named(exporter.getFinishedSpans(), 'stream TicksCommand')[0]!
   t.same(owner.events.map((event) => event.name), ['disconnect', 'follow'])
@@ -391,23 +400,7 @@ t.test('a client that follows the stream from another instance (Redis): a follow
 })
 
 t.test('a stream followed on another instance (Redis): a follow span there, linked to the owner\'s stream span; its outcome and frames', async (t) => {
-  const exporter = new InMemorySpanExporter()
-  const otel = instrument({ tracerProvider: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }), propagator: new W3CTraceContextPropagator() })
-  t.teardown(() => { otel.uninstrument() })
-  const prefix = keyPrefix(t)
-  const a = await redisInstance(t, { keyPrefix: prefix })
-  const b = await redisInstance(t, { keyPrefix: prefix })
-  a.pacer.hold()
-  a.pacer.release(1)
-  const first = await openSse(a.port, '/ticks?count=3')
-  const streamId = await startStreamId(first)
-  await first.until(() => first.parser.frames.length === 2, 'a tick')
-  first.destroy()
-  await first.ended.catch(() => {})
-  const follower = await openSse(b.port, '/ticks?count=3', { headers: { 'last-event-id': `${streamId}:1` } })
-  await eventually(() => b.app.streamStats().followers === 1, 'B to follow')
-  a.pacer.release()
-  await follower.ended
+  const { exporter, otel, a, b, streamId, follower } = await followedOnB(t, new W3CTraceContextPropagator())
   await eventually(() => named(exporter.getFinishedSpans(), 'follow /ticks').length === 1, 'the follow span to end')
   const owner = named(exporter.getFinishedSpans(), 'stream TicksCommand')[0]!
   const follow = named(exporter.getFinishedSpans(), 'follow /ticks')[0]!

@@ -8,6 +8,7 @@ import type { ItemTransaction } from './item-transaction.js'
 import { itemTransactions, type ItemTransactions } from './item-transactions.js'
 import { messageOfRow, type OutboxMessageRow } from './outbox-row.js'
 import { outboxSql, type OutboxSql } from './outbox-sql.js'
+import { runMigration } from './run-migration.js'
 
 export interface PostgresOutboxOptions {
   /** A node-postgres pool: `send()`, `migrate()`, `dead()`, `retry()` and the relays take their connections from it. */
@@ -97,15 +98,7 @@ export class PostgresOutbox implements MessageBroker {
    * their own migrations apply `sql/outbox.sql` (the default table) instead.
    */
   async migrate (): Promise<void> {
-    const client = await this.pool.connect()
-    try {
-      await client.query(this.sql.migrate)
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw error
-    } finally {
-      client.release()
-    }
+    await runMigration(this.pool, this.sql.migrate)
   }
 
   /**

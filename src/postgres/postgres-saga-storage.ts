@@ -5,6 +5,7 @@ import type { Event } from '../messages/event.js'
 import { NotificationEventMessage } from '../messages/notification-event.js'
 import type { SagaExecution, SagaLogEntry, SagaStorage } from '../sagas/saga-execution.js'
 import type { PostgresOutbox } from './postgres-outbox.js'
+import { runMigration } from './run-migration.js'
 import { sagaSql, type SagaSql } from './saga-sql.js'
 
 export interface PostgresSagaStorageOptions {
@@ -86,15 +87,7 @@ export class PostgresSagaStorage implements SagaStorage {
 
   /** Creates the tables if missing; idempotent, safe from several instances at once. */
   async migrate (): Promise<void> {
-    const client = await this.pool.connect()
-    try {
-      await client.query(this.sql.migrate)
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {})
-      throw error
-    } finally {
-      client.release()
-    }
+    await runMigration(this.pool, this.sql.migrate)
   }
 
   keepsEvent (event: Event): boolean {

@@ -38,11 +38,14 @@ export async function * runSaga (start: SagaExecution, options: SagaRunOptions):
   let execution = start
   const save = async (change: Partial<SagaExecution>, entry: SagaLogEntry, events?: readonly Event[]): Promise<void> => {
     const next = { ...execution, ...change, version: execution.version + 1 }
-    await (events === undefined || events.length === 0 ? storage.save(next, entry) : storage.save(next, entry, events))
+    await storage.save(next, entry, events)
     execution = next
   }
   const entry = (step: number, status: SagaLogEntry['status'], attempt = 1, error?: unknown): SagaLogEntry =>
     error === undefined ? { step: names[step]!, status, attempt, at: new Date() } : { step: names[step]!, status, attempt, error: messageOf(error), at: new Date() }
+  // An entry about the saga as a whole, under its class name.
+  const sagaEntry = (status: SagaLogEntry['status'], error?: string): SagaLogEntry =>
+    error === undefined ? { step: execution.saga, status, attempt: 1, at: new Date() } : { step: execution.saga, status, attempt: 1, error, at: new Date() }
   // The step's events: the storage's to write with the state, or the stream's.
   const eventsOf = (step: SagaStep<object, unknown>): Event[] => {
     const kept: Event[] = []
@@ -73,8 +76,7 @@ export async function * runSaga (start: SagaExecution, options: SagaRunOptions):
       await save({ compensated: execution.compensated + 1 }, entry(i, 'compensated'), eventsOf(steps[i]!))
       if (visible) yield { step: names[i]!, status: 'compensated' }
     }
-    await storage.save({ ...execution, status: 'compensated', version: execution.version + 1 }, { step: execution.saga, status: 'compensated', attempt: 1, at: new Date() })
-    execution = { ...execution, status: 'compensated', version: execution.version + 1 }
+    await save({ status: 'compensated' }, sagaEntry('compensated'))
   }
 
   // Set while suspended at a yield: a return() there (the stream was
@@ -103,7 +105,7 @@ export async function * runSaga (start: SagaExecution, options: SagaRunOptions):
     }
     if (acting && failed < 0) {
       ended = true
-      await storage.save({ ...execution, status: 'completed', version: execution.version + 1 }, { step: execution.saga, status: 'done', attempt: 1, at: new Date() })
+      await save({ status: 'completed' }, sagaEntry('done'))
       return
     }
     if (acting) await save({ status: 'compensating', error: messageOf(failure) }, entry(failed, 'failed', 1, failure))
@@ -120,7 +122,7 @@ export async function * runSaga (start: SagaExecution, options: SagaRunOptions):
     if (atYield && !ended) {
       // Returned at a yield: undo quietly. A failure is in the storage (failed-compensation).
       try {
-        if (execution.status === 'running') await save({ status: 'compensating', error: 'cancelled' }, { step: execution.saga, status: 'failed', attempt: 1, error: 'cancelled', at: new Date() })
+        if (execution.status === 'running') await save({ status: 'compensating', error: 'cancelled' }, sagaEntry('failed', 'cancelled'))
         // Not visible, it yields nothing: its first next() runs it to the end.
         await compensate(false).next()
       } catch {
