@@ -109,9 +109,14 @@ export interface RunEndMessage {
   readonly outcome: RunOutcome
   /** Why it ended early or failed; undefined after `complete`. */
   readonly error: unknown
-  /** Frames sent (start, progress, and the last one), items (`progress` frames), and their UTF-8 bytes. */
+  /** Frames sent (start, progress, and the last one) and items (`progress` frames) among them. */
   readonly frames: number
   readonly items: number
+  /**
+   * UTF-8 bytes written to this run's SSE connections while it ran: a
+   * reconnect's replay counts, frames a client away never got do not, nor
+   * heartbeats, nor what a follower on another instance was sent.
+   */
   readonly bytes: number
   /** Reconnects served here, and follows from other instances. */
   readonly reconnects: number

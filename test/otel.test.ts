@@ -205,6 +205,9 @@ t.test('a client that leaves: outcome disconnect; a resumable stream\'s reconnec
   const resumed = named(spans(), 'stream TicksCommand')[1]!
   t.match(resumed.attributes, { 'cqrs_stream.outcome': 'complete', 'cqrs_stream.reconnects': 1, 'cqrs_stream.resumable': true, 'http.route': '/resumable' })
   t.same(resumed.events.map((event) => event.name), ['disconnect', 'reconnect'])
+  // Bytes are what was written to its clients: the replay on the reconnect counts, and the first client may not have read all it was sent.
+  const received = Buffer.byteLength(first.body()) + Buffer.byteLength(await again.ended)
+  t.ok((resumed.attributes['cqrs_stream.bytes'] as number) >= received, `${String(resumed.attributes['cqrs_stream.bytes'])} bytes written, ${received} received`)
   t.match((await points(metricNames.reconnects)).map((p) => [p.attributes, p.value]), [[{ 'http.route': '/resumable', 'cqrs_stream.reconnect.kind': 'reconnect' }, 1]])
 })
 

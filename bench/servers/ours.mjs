@@ -4,7 +4,7 @@
 // The plugin is loaded from dist/ (what npm ships; `npm run bench` builds it
 // first), or from src/ when BENCH_LIB=src (then run under `node --import tsx`,
 // whose transform makes src/ a little slower and larger than the build).
-// usage: node --expose-gc bench/servers/ours.mjs [otel]   (prints `ready <port>`)
+// usage: node --expose-gc bench/servers/ours.mjs [otel|otel-floor]   (prints `ready <port>`)
 import { setTimeout as delay } from 'node:timers/promises'
 import Fastify from 'fastify'
 import { Type } from '@sinclair/typebox'
@@ -17,8 +17,12 @@ const lib = await import(process.env.BENCH_LIB === 'src' ? '../../src/index.ts' 
 // sampled and exported to nowhere through a BatchSpanProcessor (what a
 // production SDK setup uses), metrics aggregated, W3C propagation
 // (issue #14's cost).
-if (process.argv[2] === 'otel') {
-  const { instrument } = await import(process.env.BENCH_LIB === 'src' ? '../../src/otel/index.ts' : '../../dist/otel/index.js')
+// `ours.mjs otel-floor`: the same SDK setup, and instead of
+// fastify-cqrs-stream/otel the least any instrumentation giving the same
+// telemetry must do per stream: a span with its attributes and one
+// duration record, straight from the run:start and run:end channels. What
+// the SDK costs, whoever calls it.
+if (process.argv[2] === 'otel' || process.argv[2] === 'otel-floor') {
   const { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor } = await import('@opentelemetry/sdk-trace-base')
   const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics')
   const { W3CTraceContextPropagator } = await import('@opentelemetry/core')
@@ -27,12 +31,29 @@ if (process.argv[2] === 'otel') {
     async onForceFlush () {}
     async onShutdown () {}
   }
-  instrument({
-    tracerProvider: new BasicTracerProvider({ sampler: new AlwaysOnSampler(), spanProcessors: [new BatchSpanProcessor(noopExporter)] }),
-    meterProvider: new MeterProvider({ readers: [new IdleReader()] }),
-    // What NodeSDK registers.
-    propagator: new W3CTraceContextPropagator(),
-  })
+  const tracerProvider = new BasicTracerProvider({ sampler: new AlwaysOnSampler(), spanProcessors: [new BatchSpanProcessor(noopExporter)] })
+  const meterProvider = new MeterProvider({ readers: [new IdleReader()] })
+  if (process.argv[2] === 'otel') {
+    const { instrument } = await import(process.env.BENCH_LIB === 'src' ? '../../src/otel/index.ts' : '../../dist/otel/index.js')
+    // What NodeSDK registers as the propagator.
+    instrument({ tracerProvider, meterProvider, propagator: new W3CTraceContextPropagator() })
+  } else {
+    const { subscribe } = await import('node:diagnostics_channel')
+    const tracer = tracerProvider.getTracer('floor')
+    const duration = meterProvider.getMeter('floor').createHistogram('duration', { unit: 's', advice: { explicitBucketBoundaries: [0.1, 1, 10, 100] } })
+    const open = new Map()
+    subscribe('fastify-cqrs-stream:run:start', (run) => {
+      const span = tracer.startSpan(`stream ${run.command}`, { kind: 1, attributes: { 'cqrs_stream.stream.id': run.streamId, 'cqrs_stream.resumable': run.resumable, 'http.route': run.route, 'cqrs_stream.command': run.command } })
+      open.set(run.streamId, { span, started: performance.now() })
+    })
+    subscribe('fastify-cqrs-stream:run:end', ({ run, outcome, frames, items, bytes, reconnects }) => {
+      const { span, started } = open.get(run.streamId)
+      open.delete(run.streamId)
+      span.setAttributes({ 'cqrs_stream.outcome': outcome, 'cqrs_stream.frames': frames, 'cqrs_stream.items': items, 'cqrs_stream.bytes': bytes, 'cqrs_stream.reconnects': reconnects })
+      span.end()
+      duration.record((performance.now() - started) / 1000, { 'http.route': run.route, 'cqrs_stream.outcome': outcome })
+    })
+  }
 }
 const { default: fastifyCqrsStream, Request, Response, StreamingRequestHandler } = lib
 

@@ -51,7 +51,7 @@ export class StreamMetrics {
     const open = meter.createObservableUpDownCounter(metricNames.openStreams, { description: 'SSE streams running now', unit: '{stream}' })
     this.#duration = meter.createHistogram(metricNames.streamDuration, { description: 'From the start frame to the last', unit: 's', advice: { explicitBucketBoundaries: STREAM_BUCKETS } })
     const frames = meter.createObservableCounter(metricNames.frames, { description: 'SSE frames sent (added when a stream ends)', unit: '{frame}' })
-    const bytes = meter.createObservableCounter(metricNames.bytes, { description: 'UTF-8 bytes of the frames sent (added when a stream ends)', unit: 'By' })
+    const bytes = meter.createObservableCounter(metricNames.bytes, { description: 'UTF-8 bytes of the frames written to clients (added when a stream ends)', unit: 'By' })
     meter.addBatchObservableCallback((result) => {
       for (const totals of this.#routes.values()) {
         result.observe(open, totals.open, totals.attributes)

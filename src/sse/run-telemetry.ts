@@ -1,13 +1,14 @@
 import {
   runEndChannel, runEventChannel, runStartChannel, type RunEventMessage, type RunOutcome, type RunStartMessage,
 } from '../diagnostics.js'
+import type { ByteCounter } from './sse-connection.js'
 
 /**
  * What a run reports on the `run:*` diagnostics channels: made only when
  * someone listens (the OpenTelemetry module, a metrics subscriber), so a
  * run without listeners counts nothing.
  */
-export class RunTelemetry {
+export class RunTelemetry implements ByteCounter {
   readonly run: RunStartMessage
   frames = 0
   items = 0
@@ -32,10 +33,10 @@ export class RunTelemetry {
     return Object.keys(traceContext).length === 0 ? undefined : traceContext
   }
 
-  frame (text: string, item: boolean): void {
+  /** A frame produced; its bytes are counted by the connections that write it (`SseConnection.countBytes`). */
+  frame (item: boolean): void {
     this.frames++
     if (item) this.items++
-    this.bytes += Buffer.byteLength(text)
   }
 
   event (name: RunEventMessage['name']): void {

@@ -115,6 +115,7 @@ export class StreamRun<T> implements ConnectionOwner {
   start (connection: SseConnection, source: EventStreamSource<T>): void {
     const { route, command, resume } = this.#options
     this.#telemetry = RunTelemetry.start(this.streamId, route, command, resume !== undefined)
+    if (this.#telemetry !== undefined) connection.countBytes(this.#telemetry)
     if (!connection.open()) {
       // The client left before the stream began: run nothing.
       this.#end('disconnect', undefined, undefined)
@@ -166,6 +167,7 @@ export class StreamRun<T> implements ConnectionOwner {
       }
     }
     if (!connection.open()) return 'attached'
+    if (this.#telemetry !== undefined) connection.countBytes(this.#telemetry)
     if (this.#ended) {
       // It ended while the store was read: `missed` holds its last frame.
       connection.end(missed)
@@ -264,7 +266,7 @@ export class StreamRun<T> implements ConnectionOwner {
 
   // Hot path: one frame to the store (when resumable) and to the client.
   #emit (frame: string, item = false): void {
-    this.#telemetry?.frame(frame, item)
+    this.#telemetry?.frame(item)
     const resume = this.#resume
     if (resume !== undefined && this.#storeUsable) {
       this.#stored(resume.store.append(this.streamId, { seq: this.#encoder.nextSeq - 1, text: flatten(frame) }))
@@ -335,7 +337,7 @@ export class StreamRun<T> implements ConnectionOwner {
     if (lastFrame !== undefined) this.#sink?.endWithin(lastFrame, graceMs)
     const telemetry = this.#telemetry
     if (telemetry !== undefined) {
-      if (lastFrame !== undefined) telemetry.frame(lastFrame, false)
+      if (lastFrame !== undefined) telemetry.frame(false)
       telemetry.end(outcome, reason)
     }
     const resume = this.#resume
