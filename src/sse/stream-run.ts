@@ -115,7 +115,7 @@ export class StreamRun<T> implements ConnectionOwner {
   start (connection: SseConnection, source: EventStreamSource<T>): void {
     const { route, command, resume } = this.#options
     this.#telemetry = RunTelemetry.start(this.streamId, route, command, resume !== undefined)
-    if (this.#telemetry !== undefined) connection.countBytes(this.#telemetry)
+    connection.countBytes(this.#telemetry)
     if (!connection.open()) {
       // The client left before the stream began: run nothing.
       this.#end('disconnect', undefined, undefined)
@@ -167,7 +167,7 @@ export class StreamRun<T> implements ConnectionOwner {
       }
     }
     if (!connection.open()) return 'attached'
-    if (this.#telemetry !== undefined) connection.countBytes(this.#telemetry)
+    connection.countBytes(this.#telemetry)
     if (this.#ended) {
       // It ended while the store was read: `missed` holds its last frame.
       connection.end(missed)
